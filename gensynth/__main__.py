@@ -1,0 +1,3 @@
+from gensynth.cli import run
+
+run()

@@ -1,0 +1,81 @@
+"""`gensynth build`: grammar → programs → functions (→ manifolds → splits) in a new warehouse.
+
+Each stage reads what the previous one produced and writes its own tables; this module
+only sequences them inside ``warehouse.building`` so the result replaces the old
+warehouse atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gensynth import enumerate as enumerate_stage
+from gensynth import evaluate as evaluate_stage
+from gensynth.grammar import Grammar
+from gensynth.progress import Stages
+from gensynth.version import code_version, data_version
+from gensynth.warehouse import SCHEMA_VERSION, building, run_sql, write_meta
+
+DEFAULT_MAX_OPS = 3
+
+
+@dataclass
+class BuildSummary:
+    """What a build produced, for the closing table and for tests."""
+
+    programs: int
+    functions: int
+    nonfinite_functions: int
+    distinct_evaluations: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = False, after_store=None) -> BuildSummary:
+    """Build a complete warehouse for ``grammar`` up to ``max_ops`` operators at ``path``.
+
+    ``after_store(con, stages)`` runs further stages (manifolds, splits) inside the same
+    atomic build. Writes meta, symbols, grid, programs, functions.
+    """
+    enumerate_stage.check_size(grammar, max_ops)
+    with building(path) as con, Stages(quiet=quiet) as stages:
+        run_sql(con, "schema.sql")
+        with stages.stage("enumerate"):
+            dag = enumerate_stage.enumerate_programs(grammar, max_ops)
+        with stages.stage("evaluate", total=max_ops) as advance:
+            evaluation = evaluate_stage.evaluate_programs(grammar, dag, progress=advance)
+        with stages.stage("store programs"):
+            enumerate_stage.write_programs(con, grammar, dag, evaluation.function_id)
+            del dag
+        with stages.stage("store functions"):
+            evaluate_stage.write_functions(con, grammar, evaluation.functions)
+        functions = evaluation.functions
+        summary = BuildSummary(
+            programs=int(len(evaluation.function_id)),
+            functions=len(functions),
+            nonfinite_functions=int((~functions.finite).sum()),
+            distinct_evaluations=evaluation.distinct_evaluations,
+        )
+        write_meta(con, {
+            "schema_version": str(SCHEMA_VERSION),
+            "grammar_name": grammar.name,
+            "grammar": grammar.to_json(),
+            "grammar_hash": grammar.hash,
+            "grammar_source": grammar.source_text,
+            "grid": grammar.grid_json(),
+            "variables": list(grammar.variables),
+            "max_ops": str(max_ops),
+            "n_programs": str(summary.programs),
+            "n_functions": str(summary.functions),
+            "overflow_cells": str(evaluation.overflow_cells),
+            "code_version": code_version(),
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "data_version": data_version(SCHEMA_VERSION, grammar.hash, max_ops),
+        })
+        del evaluation
+        if after_store is not None:
+            after_store(con, stages)
+        summary.timings = dict(stages.timings)
+        write_meta(con, {f"timing.{k.replace(' ', '_')}_s": f"{v:.3f}" for k, v in stages.timings.items()})
+    return summary
