@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gensynth import enumerate as enumerate_stage
 from gensynth import evaluate as evaluate_stage
+from gensynth.embed import EmbedConfig, embed_warehouse
 from gensynth.grammar import Grammar
 from gensynth.progress import Stages
 from gensynth.version import code_version, data_version
@@ -32,13 +33,17 @@ class BuildSummary:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = False, after_store=None) -> BuildSummary:
+def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = False, after_store=None,
+                    embed: "EmbedConfig | None" = None) -> BuildSummary:
     """Build a complete warehouse for ``grammar`` up to ``max_ops`` operators at ``path``.
 
-    ``after_store(con, stages)`` runs further stages (manifolds, splits) inside the same
-    atomic build. Writes meta, symbols, grid, programs, functions.
+    Writes meta, symbols, grid, programs, functions; then, unless ``embed`` is None, the
+    manifolds (gensynth.embed) and the built-in splits (gensynth.splits). ``after_store(con,
+    stages)`` runs further work inside the same atomic build (tests use it).
     """
     enumerate_stage.check_size(grammar, max_ops)
+    if embed is not None:
+        embed.validate()
     with building(path) as con, Stages(quiet=quiet) as stages:
         run_sql(con, "schema.sql")
         with stages.stage("enumerate"):
@@ -74,8 +79,23 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
             "data_version": data_version(SCHEMA_VERSION, grammar.hash, max_ops),
         })
         del evaluation
+        if embed is not None:
+            run_manifold_stages(con, grammar, embed, stages)
         if after_store is not None:
             after_store(con, stages)
         summary.timings = dict(stages.timings)
         write_meta(con, {f"timing.{k.replace(' ', '_')}_s": f"{v:.3f}" for k, v in stages.timings.items()})
     return summary
+
+
+def run_manifold_stages(con, grammar: Grammar, config: EmbedConfig, stages) -> None:
+    """Embed, then register the built-in splits when that stage is available; records the data version."""
+    embed_warehouse(con, grammar, config, stages)
+    meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    write_meta(con, {"data_version": data_version(SCHEMA_VERSION, grammar.hash, meta["max_ops"], config)})
+    try:
+        from gensynth.splits import register_builtin_splits
+    except ImportError:  # the splits stage is optional until it lands
+        return
+    with stages.stage("splits"):
+        register_builtin_splits(con)

@@ -3,6 +3,7 @@ need them so that ``gensynth --help`` stays instant."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -44,9 +45,17 @@ def build(
     grammar: Optional[Path] = typer.Option(None, "--grammar", "-g", help="Grammar TOML file (default: the shipped arithmetic grammar)."),
     max_ops: int = typer.Option(3, "--max-ops", "-n", help="Enumerate every program with at most this many operators (4 = the full 11.4M-program universe)."),
     warehouse: Optional[Path] = WarehouseOpt,
+    skip_embed: bool = typer.Option(False, "--skip-embed", help="Stop after programs and functions (no manifolds, no splits)."),
+    p: int = typer.Option(2, "--p", help="pq-gram stem length."),
+    q: int = typer.Option(3, "--q", help="pq-gram base length."),
+    k_syn: int = typer.Option(16, "--k-syn", help="Syntactic manifold dimensions."),
+    k_sem: int = typer.Option(16, "--k-sem", help="Semantic manifold dimensions."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
+    weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:
-    """Enumerate, evaluate and store a program universe in a new warehouse (atomic replace)."""
+    """Build a warehouse: enumerate, evaluate, embed and split a program universe (atomic replace)."""
     from gensynth.build import build_warehouse
+    from gensynth.embed import EmbedConfig
     from gensynth.grammar import load_grammar
     from gensynth.progress import console, summary_table
     from gensynth.warehouse import check_writable_location
@@ -54,7 +63,8 @@ def build(
     path = warehouse_path(warehouse)
     g = load_grammar(grammar)
     check_writable_location(path)
-    summary = build_warehouse(g, max_ops, path)
+    embed_config = None if skip_embed else EmbedConfig(p=p, q=q, k_syn=k_syn, k_sem=k_sem, seed=seed, weighting=weighting)
+    summary = build_warehouse(g, max_ops, path, embed=embed_config)
     rows = [
         ("warehouse", str(path)),
         ("grammar", f"{g.name} ({g.hash[:12]})"),
@@ -70,6 +80,48 @@ def build(
 
 
 @app.command()
+def embed(
+    warehouse: Optional[Path] = WarehouseOpt,
+    p: int = typer.Option(2, "--p", help="pq-gram stem length (anchor and p-1 ancestors)."),
+    q: int = typer.Option(3, "--q", help="pq-gram base length (consecutive children)."),
+    k_syn: int = typer.Option(16, "--k-syn", help="Syntactic manifold dimensions."),
+    k_sem: int = typer.Option(16, "--k-sem", help="Semantic manifold dimensions."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
+    weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
+) -> None:
+    """(Re)compute pq-grams and both manifolds on an existing warehouse, in one transaction."""
+    from gensynth.build import run_manifold_stages
+    from gensynth.embed import EmbedConfig
+    from gensynth.grammar import grammar_from_meta
+    from gensynth.progress import Stages, console, summary_table
+    from gensynth.warehouse import open_warehouse, read_meta
+
+    config = EmbedConfig(p=p, q=q, k_syn=k_syn, k_sem=k_sem, seed=seed, weighting=weighting)
+    config.validate()
+    path = warehouse_path(warehouse)
+    con = open_warehouse(path, read_only=False)
+    try:
+        grammar = grammar_from_meta(con)
+        con.execute("BEGIN TRANSACTION")
+        with Stages() as stages:
+            run_manifold_stages(con, grammar, config, stages)
+        con.execute("COMMIT")
+        meta = read_meta(con)
+    except BaseException:
+        con.execute("ROLLBACK") if con.execute("SELECT 1").fetchone() else None
+        raise
+    finally:
+        con.close()
+    rows = [("warehouse", str(path)), ("pq-gram vocabulary", int(meta["embed.pqgram_vocab"])),
+            ("pq-gram rows", int(meta["embed.pqgram_rows"])),
+            ("syn explained (sum)", sum(json.loads(meta["embed.syn_explained"]))),
+            ("sem explained (sum)", sum(json.loads(meta["embed.sem_explained"]))),
+            ("functions excluded from sem", int(meta["embed.sem_excluded_functions"]))]
+    rows += [(f"{k} (s)", v) for k, v in stages.timings.items()]
+    console.print(summary_table("gensynth embed", rows))
+
+
+@app.command()
 def shell(warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Open the stock DuckDB shell (duckdb-cli) on the warehouse."""
     from gensynth.warehouse import open_warehouse
@@ -80,6 +132,13 @@ def shell(warehouse: Optional[Path] = WarehouseOpt) -> None:
     if not Path(exe).exists():
         raise GensynthError("The `duckdb` shell is not installed. Install it with `pip install duckdb-cli==1.5.6`.")
     os.execv(exe, [exe, str(path)])
+
+
+from gensynth.commands_train import eval_cmd, runs_app, train_cmd  # noqa: E402 (light: typer only)
+
+app.command("train")(train_cmd)
+app.command("eval")(eval_cmd)
+app.add_typer(runs_app, name="runs")
 
 
 def run() -> None:

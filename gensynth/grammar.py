@@ -197,10 +197,15 @@ def _rational(value, where: str, problems: list[str]) -> Fraction | None:
         problems.append(f"{where}: {value!r} is not a number; write an integer, a decimal or a fraction string like \"1/2\"")
         return None
     try:
-        return Fraction(str(value))
+        frac = Fraction(str(value))
     except (ValueError, ZeroDivisionError):
         problems.append(f"{where}: {value!r} is not a rational number; write an integer, a decimal or a fraction string like \"1/2\"")
         return None
+    # Exact evaluation stores numerator and denominator as int64 (gensynth.rational).
+    if max(abs(frac.numerator), frac.denominator) >= 2**62:
+        problems.append(f"{where}: {value!r} is too large or too finely divided (numerator and denominator must stay below 2**62); use a smaller number")
+        return None
+    return frac
 
 
 def _constants(value, problems: list[str]) -> tuple[list[str], list[Fraction]]:
@@ -298,3 +303,11 @@ def _axis(spec: dict, where: str, problems: list[str]) -> tuple[Fraction, ...] |
         return (start,)
     # numpy.linspace(start, stop, num), computed exactly.
     return tuple(start + (stop - start) * Fraction(i, num - 1) for i in range(num))
+
+
+def grammar_from_meta(con) -> Grammar:
+    """The grammar a warehouse was built from (re-parsed from meta 'grammar_source')."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'grammar_source'").fetchone()
+    if row is None:
+        raise GensynthError("The warehouse's meta has no 'grammar_source'; rebuild it with `gensynth build`.")
+    return parse_grammar(tomllib.loads(row[0]), row[0], "<warehouse grammar>")

@@ -85,6 +85,10 @@ class Evaluator:
         den = np.full(a.num.shape, -1, np.int64)
         if op.exact:
             exact_ok = self._exact(op, args, exact_in, num, den)
+            # _exact marks the cells it found undefined (division by an exact zero, sqrt of
+            # a negative number) with den == 0: they are undefined, not exact zeros or inf.
+            undefined |= exact_ok & (den == 0)
+            exact_ok &= ~undefined
         else:
             exact_ok = np.zeros(a.num.shape, bool)
         inexact = ~exact_ok & ~undefined
@@ -115,12 +119,13 @@ class Evaluator:
             same = ad == bd  # the common case on a grid with one denominator: no product needed
             rn = np.where(same, an + sign * bn, an * bd + sign * bn * ad)
             rd = np.where(same, ad, ad * bd)
-            big = ~same & (_shadow(an, bd) | _shadow(bn, ad) | _shadow(ad, bd))
+            # Same denominators: only the sum itself can overflow (e.g. 6e18 + 6e18).
+            big = np.where(same, _sum_shadow(an, bn), _shadow(an, bd) | _shadow(bn, ad) | _shadow(ad, bd))
         elif name == "multiply":
             rn, rd = an * bn, ad * bd
             big = _shadow(an, bn) | _shadow(ad, bd)
         elif name in ("divide", "true_divide"):
-            zero = bn == 0
+            zero = ok & (bn == 0)
             ok &= ~zero  # division by an exact zero is undefined, never inf
             rn = an * np.where(bn < 0, -bd, bd)  # keep the denominator positive
             rd = ad * np.abs(bn)
@@ -144,6 +149,9 @@ class Evaluator:
         den[ok] = (rd // g)[ok]
         if big.any():
             ok |= self._overflow(op, args, big, num, den)
+        if name in ("divide", "true_divide"):
+            num[zero], den[zero] = 0, 0  # undefined
+            ok |= zero
         return ok
 
     def _sqrt(self, an, ad, exact_in, num, den) -> np.ndarray:
@@ -180,6 +188,13 @@ def _gcd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         g = np.gcd(x, y)
     g[g == 0] = 1
     return g
+
+
+def _sum_shadow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Cells where the int64 sum x+y might overflow (checked in float64)."""
+    if float(np.abs(x).max(initial=0)) + float(np.abs(y).max(initial=0)) < SAFE:
+        return np.zeros(x.shape, bool)
+    return np.abs(x.astype(np.float64)) + np.abs(y.astype(np.float64)) >= SAFE
 
 
 def _shadow(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -36,9 +36,15 @@ def sql_text(relative: str) -> str:
     return path.read_text()
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, relative: str, params: dict | None = None) -> None:
-    """Execute the statements of a file under ``sql/`` on ``con``."""
+def run_sql(con: duckdb.DuckDBPyConnection, relative: str, params: dict | None = None, sizes: dict[str, int] | None = None) -> None:
+    """Execute the statements of a file under ``sql/`` on ``con``.
+
+    ``params`` binds ``$name`` parameters; ``sizes`` fills ``{name}`` placeholders that SQL
+    cannot bind (array sizes in types), integers only.
+    """
     text = sql_text(relative)
+    for name, value in (sizes or {}).items():
+        text = text.replace("{" + name + "}", str(int(value)))
     if params:
         con.execute(text, params)
     else:
