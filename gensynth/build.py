@@ -81,6 +81,7 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
         del evaluation
         if embed is not None:
             run_manifold_stages(con, grammar, embed, stages)
+            run_split_stage(con, stages)
         if after_store is not None:
             after_store(con, stages)
         summary.timings = dict(stages.timings)
@@ -89,13 +90,15 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
 
 
 def run_manifold_stages(con, grammar: Grammar, config: EmbedConfig, stages) -> None:
-    """Embed, then register the built-in splits when that stage is available; records the data version."""
+    """Embed (pq-grams, both manifolds) and record the new data version in meta."""
     embed_warehouse(con, grammar, config, stages)
     meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
     write_meta(con, {"data_version": data_version(SCHEMA_VERSION, grammar.hash, meta["max_ops"], config)})
-    try:
-        from gensynth.splits import register_builtin_splits
-    except ImportError:  # the splits stage is optional until it lands
-        return
+
+
+def run_split_stage(con, stages) -> None:
+    """Register the built-in splits (gensynth.splits manages its own transaction)."""
+    from gensynth.splits import register_builtin_splits
+
     with stages.stage("splits"):
         register_builtin_splits(con)

@@ -3,6 +3,7 @@ need them so that ``gensynth --help`` stays instant."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from gensynth.commands_split import split_app
 from gensynth.errors import GensynthError
 
 app = typer.Typer(
@@ -21,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 state = {"debug": False}
+app.add_typer(split_app, name="split")
 
 WarehouseOpt = typer.Option(
     None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
@@ -90,7 +93,7 @@ def embed(
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:
     """(Re)compute pq-grams and both manifolds on an existing warehouse, in one transaction."""
-    from gensynth.build import run_manifold_stages
+    from gensynth.build import run_manifold_stages, run_split_stage
     from gensynth.embed import EmbedConfig
     from gensynth.grammar import grammar_from_meta
     from gensynth.progress import Stages, console, summary_table
@@ -102,13 +105,16 @@ def embed(
     con = open_warehouse(path, read_only=False)
     try:
         grammar = grammar_from_meta(con)
-        con.execute("BEGIN TRANSACTION")
         with Stages() as stages:
+            con.execute("BEGIN TRANSACTION")
             run_manifold_stages(con, grammar, config, stages)
-        con.execute("COMMIT")
+            con.execute("COMMIT")
+            # Split views are SQL over `manifold`: re-registering refreshes their records.
+            run_split_stage(con, stages)
         meta = read_meta(con)
     except BaseException:
-        con.execute("ROLLBACK") if con.execute("SELECT 1").fetchone() else None
+        with contextlib.suppress(Exception):  # nothing committed: the previous tables stay
+            con.execute("ROLLBACK")
         raise
     finally:
         con.close()

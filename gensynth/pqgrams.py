@@ -215,3 +215,53 @@ def write_pqgrams(con, grammar: Grammar, profiles: Profiles) -> None:
         con.execute("INSERT INTO pqgrams SELECT program_id, gram_id, n FROM pqgram_cols")
     finally:
         con.unregister("pqgram_cols")
+
+
+def profile_tree(tree: tuple, grammar: Grammar, p: int = 2, q: int = 3) -> "collections.Counter":
+    """Reference profiler: the pq-gram bag of one tree by direct recursion.
+
+    Straightforward and slow (one Python call per node); used by the tests and as the
+    benchmark's baseline. Grams are (stem, base) tuples of tokens, None for null nodes.
+    """
+    import collections
+
+    bag: collections.Counter = collections.Counter()
+    names = grammar.symbols
+
+    def visit(node: tuple, ancestors: tuple) -> None:
+        stem = ancestors + (names[node[0]],)
+        kids = node[1:]
+        if not kids:
+            bag[(stem, (None,) * q)] += 1
+            return
+        ext = (None,) * (q - 1) + tuple(names[k[0]] for k in kids) + (None,) * (q - 1)
+        for w in range(len(ext) - q + 1):
+            bag[(stem, ext[w : w + q])] += 1
+        for k in kids:
+            visit(k, stem[1:])
+
+    visit(tree, (None,) * (p - 1))
+    return bag
+
+
+def bag_of(profiles: Profiles, grammar: Grammar, program_id: int) -> "collections.Counter":
+    """One program's bag from computed profiles, as (stem, base) label tuples."""
+    import collections
+
+    lo, hi = np.searchsorted(profiles.program_id, [program_id, program_id + 1])
+    labels = decode(profiles.vocab_codes[profiles.gram_id[lo:hi]], profiles.p, profiles.q, profiles.n_symbols)
+    names = list(grammar.symbols) + [None]
+    return collections.Counter({(tuple(names[x] for x in row[: profiles.p]), tuple(names[x] for x in row[profiles.p :])): int(n)
+                                for row, n in zip(labels.tolist(), profiles.n[lo:hi])})
+
+
+def tods_distance(a: "collections.Counter", b: "collections.Counter") -> float:
+    """Normalised pq-gram distance (TODS 2010) of two bags: a metric in [0, 1]."""
+    union = sum(a.values()) + sum(b.values())
+    inter = sum((a & b).values())
+    return (union - 2 * inter) / (union - inter)
+
+
+def vldb_distance(a: "collections.Counter", b: "collections.Counter") -> float:
+    """pq-gram distance of the VLDB 2005 paper: 1 − 2|a ∩ b| / |a ⊎ b| (not a metric)."""
+    return 1 - 2 * sum((a & b).values()) / (sum(a.values()) + sum(b.values()))

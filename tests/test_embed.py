@@ -1,0 +1,152 @@
+"""The embed stage: pq-gram tables and macros, syntactic and semantic coordinates, the
+manifold view, and the `gensynth embed` command's refusals."""
+
+import hashlib
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from gensynth.build import build_warehouse
+from gensynth.embed import EmbedConfig
+from gensynth.grammar import load_grammar
+from gensynth.pqgrams import profile_tree, tods_distance, vldb_distance
+from gensynth.syntax import parse_prefix
+
+GENSYNTH = [sys.executable, "-m", "gensynth"]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("embed") / "w.duckdb"
+    build_warehouse(load_grammar(), 3, path, quiet=True, embed=EmbedConfig())
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("embed_small") / "w.duckdb"
+    build_warehouse(load_grammar(), 2, path, quiet=True, embed=EmbedConfig())
+    return path
+
+
+def rows(path: Path, sql: str):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def table_digest(path: Path) -> dict[str, str]:
+    """A content hash of every table (row for row), to prove nothing changed."""
+    out = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall():
+            text = repr(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall())
+            out[name] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def test_pqgram_tables_match_reference(warehouse):
+    g = load_grammar()
+    ids = random.Random(0).sample(range(204_105), 50)
+    for pid in ids:
+        prefix = rows(warehouse, f"SELECT prefix FROM programs WHERE program_id = {pid}")[0][0]
+        stored = rows(warehouse, f"SELECT v.stem, v.base, g.n FROM pqgrams g JOIN pqgram_vocab v USING (gram_id) WHERE program_id = {pid}")
+        bag = {(tuple(s), tuple(b)): n for s, b, n in stored}
+        assert bag == dict(profile_tree(parse_prefix(prefix, g), g))
+
+
+def test_sql_macros_agree_with_python(warehouse):
+    g = load_grammar()
+    rng = random.Random(1)
+    pairs = [(rng.randrange(204_105), rng.randrange(204_105)) for _ in range(40)] + [(7, 7), (0, 1)]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for a, b in pairs:
+            pa, pb = (profile_tree(parse_prefix(con.execute(f"SELECT prefix FROM programs WHERE program_id = {i}").fetchone()[0], g), g) for i in (a, b))
+            tods, vldb = con.execute(f"SELECT pqgram_distance({a}, {b}), pqgram_distance_vldb({a}, {b})").fetchone()
+            assert tods == pytest.approx(tods_distance(pa, pb))
+            assert vldb == pytest.approx(vldb_distance(pa, pb))
+
+
+def test_coordinates_finite_and_radius_is_centred_norm(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        syn = np.array(con.execute("SELECT syn FROM syn_coords ORDER BY program_id").fetchnumpy()["syn"].tolist(), dtype=np.float64)
+        syn_r = con.execute("SELECT syn_radius FROM syn_coords ORDER BY program_id").fetchnumpy()["syn_radius"]
+        sem = np.array(con.execute("SELECT sem FROM sem_coords ORDER BY function_id").fetchnumpy()["sem"].tolist(), dtype=np.float64)
+        sem_r = con.execute("SELECT sem_radius FROM sem_coords ORDER BY function_id").fetchnumpy()["sem_radius"]
+        n_finite = con.execute("SELECT count(*) FROM functions WHERE finite").fetchone()[0]
+    assert syn.shape == (204_105, 16) and np.isfinite(syn).all()
+    assert sem.shape == (n_finite, 16) and np.isfinite(sem).all()
+    np.testing.assert_allclose(syn_r, np.linalg.norm(syn - syn.mean(axis=0), axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sem_r, np.linalg.norm(sem - sem.mean(axis=0), axis=1), rtol=1e-4, atol=1e-4)
+
+
+def test_manifold_view(warehouse):
+    cols = rows(warehouse, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'manifold' ORDER BY column_index")
+    assert [c for c, _ in cols] == ["program_id", "function_id", "n_ops", "depth", "syn", "sem", "syn_radius", "sem_radius"]
+    assert dict(cols)["syn"] == "FLOAT[16]"
+    n, n_sem, nonfinite_with_sem = rows(warehouse, """
+        SELECT count(*), count(sem), count(*) FILTER (WHERE sem IS NOT NULL AND NOT f.finite)
+        FROM manifold JOIN functions AS f USING (function_id)""")[0]
+    finite_programs = rows(warehouse, "SELECT count(*) FROM programs JOIN functions USING (function_id) WHERE finite")[0][0]
+    assert n == 204_105 and n_sem == finite_programs and nonfinite_with_sem == 0
+
+
+def test_meta_records_parameters(warehouse):
+    meta = dict(rows(warehouse, "SELECT key, value FROM meta"))
+    for key in ("pqgram.p", "pqgram.q", "embed.k_syn", "embed.k_sem", "embed.seed", "embed.syn_weighting",
+                "embed.syn_explained", "embed.sem_explained", "embed.sem_excluded_functions"):
+        assert key in meta
+    assert meta["pqgram.p"] == "2" and meta["pqgram.q"] == "3"
+
+
+def test_embed_is_reproducible_and_parameters_apply(small, tmp_path):
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(small, copy)
+    before = table_digest(copy)
+    subprocess.run(GENSYNTH + ["embed", "-w", str(copy)], check=True, capture_output=True)
+    after = table_digest(copy)
+    for table in ("pqgrams", "pqgram_vocab", "syn_coords", "sem_coords"):
+        assert after[table] == before[table], table
+    subprocess.run(GENSYNTH + ["embed", "-w", str(copy), "--p", "3", "--q", "2", "--k-syn", "4", "--k-sem", "3"], check=True, capture_output=True)
+    meta = dict(rows(copy, "SELECT key, value FROM meta"))
+    assert meta["pqgram.p"] == "3" and meta["embed.k_syn"] == "4"
+    assert rows(copy, "SELECT len(syn), len(sem) FROM manifold WHERE sem IS NOT NULL LIMIT 1")[0] == (4, 3)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--p", "0"], "--p must be >= 1"),
+    (["--q", "0"], "--q must be >= 1"),
+    (["--k-syn", "100000"], "exceeds the rank available"),
+    (["--k-sem", "65"], "exceeds the rank available"),
+    (["--weighting", "bm25"], "--weighting must be one of"),
+])
+def test_bad_parameters_leave_warehouse_unchanged(small, tmp_path, flags, message):
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(small, copy)
+    before = table_digest(copy)
+    result = subprocess.run(GENSYNTH + ["embed", "-w", str(copy), *flags], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert table_digest(copy) == before
+
+
+def test_embed_without_programs_and_other_schema_version(tmp_path):
+    path = tmp_path / "w.duckdb"
+    build_warehouse(load_grammar(), 1, path, quiet=True, embed=None)
+    with duckdb.connect(str(path)) as con:
+        con.execute("DELETE FROM programs")
+    before = table_digest(path)
+    result = subprocess.run(GENSYNTH + ["embed", "-w", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "no programs" in result.stderr
+    assert table_digest(path) == before
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = subprocess.run(GENSYNTH + ["embed", "-w", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "schema version 999" in result.stderr and "newer gensynth" in result.stderr
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest

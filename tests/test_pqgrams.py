@@ -1,0 +1,151 @@
+"""pq-gram profiles (gensynth.pqgrams) against hand-worked profiles and a reference."""
+
+import collections
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from gensynth.enumerate import enumerate_programs
+from gensynth.grammar import load_grammar, parse_grammar
+from gensynth.pqgrams import bag_of, compute_profiles, profile_sizes, profile_tree, tods_distance, vldb_distance
+from gensynth.syntax import parse_prefix, to_prefix
+
+N = None  # a null node of the extended tree
+
+
+@pytest.fixture(scope="module")
+def grammar():
+    return load_grammar()
+
+
+@pytest.fixture(scope="module")
+def unary_grammar():
+    return parse_grammar({
+        "variables": ["x", "y"], "constants": [1, 2],
+        "operators": [{"token": "+", "arity": 2, "numpy": "add"}, {"token": "neg", "arity": 1, "numpy": "negative"}],
+        "grid": {"x": {"values": [1, 2]}, "y": {"values": [3]}},
+    })
+
+
+def computed_bag(grammar, prefix: str, max_ops: int, p: int = 2, q: int = 3):
+    """The vectorised profile of one program, found by its prefix text."""
+    dag = enumerate_programs(grammar, max_ops)
+    profiles = compute_profiles(grammar, dag, p, q)
+    target = parse_prefix(prefix, grammar)
+    ids = [i for i in range(len(dag)) if _tree(dag, i) == target]
+    assert len(ids) == 1
+    return bag_of(profiles, grammar, ids[0])
+
+
+def _tree(dag, i):
+    kids = [c for c in (dag.left[i], dag.right[i]) if c >= 0]
+    return (int(dag.symbol[i]), *[_tree(dag, int(c)) for c in kids])
+
+
+HAND_WORKED = [
+    # (grammar fixture, prefix, p, q, profile written out by hand)
+    ("grammar", "x", 2, 3, {((N, "x"), (N, N, N)): 1}),
+    ("grammar", "+ x y", 2, 3, {
+        ((N, "+"), (N, N, "x")): 1, ((N, "+"), (N, "x", "y")): 1, ((N, "+"), ("x", "y", N)): 1, ((N, "+"), ("y", N, N)): 1,
+        (("+", "x"), (N, N, N)): 1, (("+", "y"), (N, N, N)): 1,
+    }),
+    ("grammar", "+ x x", 2, 3, {
+        ((N, "+"), (N, N, "x")): 1, ((N, "+"), (N, "x", "x")): 1, ((N, "+"), ("x", "x", N)): 1, ((N, "+"), ("x", N, N)): 1,
+        (("+", "x"), (N, N, N)): 2,
+    }),
+    ("grammar", "- * + x 1 y 2", 2, 3, {  # depth 3
+        ((N, "-"), (N, N, "*")): 1, ((N, "-"), (N, "*", "2")): 1, ((N, "-"), ("*", "2", N)): 1, ((N, "-"), ("2", N, N)): 1,
+        (("-", "*"), (N, N, "+")): 1, (("-", "*"), (N, "+", "y")): 1, (("-", "*"), ("+", "y", N)): 1, (("-", "*"), ("y", N, N)): 1,
+        (("-", "2"), (N, N, N)): 1,
+        (("*", "+"), (N, N, "x")): 1, (("*", "+"), (N, "x", "1")): 1, (("*", "+"), ("x", "1", N)): 1, (("*", "+"), ("1", N, N)): 1,
+        (("*", "y"), (N, N, N)): 1, (("+", "x"), (N, N, N)): 1, (("+", "1"), (N, N, N)): 1,
+    }),
+    ("unary_grammar", "neg x", 2, 3, {
+        ((N, "neg"), (N, N, "x")): 1, ((N, "neg"), (N, "x", N)): 1, ((N, "neg"), ("x", N, N)): 1,
+        (("neg", "x"), (N, N, N)): 1,
+    }),
+    ("grammar", "+ x y", 3, 2, {  # p = 3, q = 2
+        ((N, N, "+"), (N, "x")): 1, ((N, N, "+"), ("x", "y")): 1, ((N, N, "+"), ("y", N)): 1,
+        ((N, "+", "x"), (N, N)): 1, ((N, "+", "y"), (N, N)): 1,
+    }),
+    ("grammar", "* x * y 3", 3, 2, {  # '*' is an operator label, never the null node
+        ((N, N, "*"), (N, "x")): 1, ((N, N, "*"), ("x", "*")): 1, ((N, N, "*"), ("*", N)): 1,
+        ((N, "*", "x"), (N, N)): 1,
+        ((N, "*", "*"), (N, "y")): 1, ((N, "*", "*"), ("y", "3")): 1, ((N, "*", "*"), ("3", N)): 1,
+        (("*", "*", "y"), (N, N)): 1, (("*", "*", "3"), (N, N)): 1,
+    }),
+]
+
+
+@pytest.mark.parametrize("fixture,prefix,p,q,expected", HAND_WORKED, ids=[f"{h[1]}-p{h[2]}q{h[3]}" for h in HAND_WORKED])
+def test_hand_worked_profiles(request, fixture, prefix, p, q, expected):
+    g = request.getfixturevalue(fixture)
+    tree = parse_prefix(prefix, g)
+    assert profile_tree(tree, g, p, q) == collections.Counter(expected)
+    n_ops = len(prefix.split()) - sum(1 for t in prefix.split() if g.arities[g.symbols.index(t)] == 0)
+    assert computed_bag(g, prefix, max(n_ops, 1), p, q) == collections.Counter(expected)
+
+
+@pytest.mark.parametrize("p,q", [(1, 1), (2, 3), (3, 2), (2, 1), (1, 4)])
+def test_vectorised_matches_reference_on_every_program(grammar, p, q):
+    dag = enumerate_programs(grammar, 2)
+    profiles = compute_profiles(grammar, dag, p, q)
+    for i in range(len(dag)):
+        assert bag_of(profiles, grammar, i) == profile_tree(_tree(dag, i), grammar, p, q)
+
+
+def test_vectorised_matches_reference_with_unary_operators(unary_grammar):
+    dag = enumerate_programs(unary_grammar, 3)
+    profiles = compute_profiles(unary_grammar, dag, 2, 3)
+    for i in range(len(dag)):
+        assert bag_of(profiles, unary_grammar, i) == profile_tree(_tree(dag, i), unary_grammar, 2, 3)
+
+
+@pytest.mark.parametrize("p,q", [(2, 3), (3, 2), (1, 1)])
+def test_profile_size_closed_form(grammar, unary_grammar, p, q):
+    for g, max_ops in ((grammar, 3), (unary_grammar, 3)):
+        dag = enumerate_programs(g, max_ops)
+        sizes = profile_sizes(compute_profiles(g, dag, p, q), len(dag))
+        arity = np.array(g.arities)[dag.symbol]
+        leaves = np.zeros(len(dag), np.int64)
+        inner = np.zeros(len(dag), np.int64)
+        for n in range(max_ops + 1):  # children precede parents: accumulate counts level by level
+            blk = dag.level(n)
+            leaves[blk] = np.where(arity[blk] == 0, 1, leaves[dag.left[blk]] + np.where(dag.right[blk] >= 0, leaves[np.maximum(dag.right[blk], 0)], 0))
+            inner[blk] = np.where(arity[blk] == 0, 0, 1 + inner[dag.left[blk]] + np.where(dag.right[blk] >= 0, inner[np.maximum(dag.right[blk], 0)], 0))
+        assert (sizes == 2 * leaves + q * inner - 1).all()
+
+
+def test_sample_of_larger_programs_matches_reference(grammar):
+    dag = enumerate_programs(grammar, 3)
+    profiles = compute_profiles(grammar, dag)
+    for i in random.Random(0).sample(range(len(dag)), 300):
+        assert bag_of(profiles, grammar, i) == profile_tree(_tree(dag, i), grammar)
+
+
+def test_distance_properties(grammar):
+    dag = enumerate_programs(grammar, 2)
+    trees = [_tree(dag, i) for i in random.Random(1).sample(range(len(dag)), 40)]
+    bags = [profile_tree(t, grammar) for t in trees]
+    for a, b in itertools.product(range(len(bags)), repeat=2):
+        for dist in (tods_distance, vldb_distance):
+            d = dist(bags[a], bags[b])
+            assert 0 <= d <= 1
+            assert d == pytest.approx(dist(bags[b], bags[a]))
+            if trees[a] == trees[b]:
+                assert d == 0
+    rng = random.Random(2)
+    for _ in range(2000):  # the TODS form is a metric
+        a, b, c = (rng.choice(bags) for _ in range(3))
+        assert tods_distance(a, c) <= tods_distance(a, b) + tods_distance(b, c) + 1e-12
+
+
+def test_bad_parameters(grammar):
+    from gensynth.errors import GensynthError
+
+    dag = enumerate_programs(grammar, 1)
+    for p, q in ((0, 3), (2, 0)):
+        with pytest.raises(GensynthError, match="p >= 1 and q >= 1"):
+            compute_profiles(grammar, dag, p, q)
