@@ -102,6 +102,10 @@ def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def check_writable_location(path: Path) -> None:
     """Fail early, before any work, if a warehouse cannot be written at ``path``."""
     parent = path.resolve().parent
+    if path.is_dir():
+        raise GensynthError(f"Cannot write warehouse '{path}': it is a directory. Give a file path, e.g. --warehouse {path / 'gensynth.duckdb'}.")
+    if parent.exists() and not parent.is_dir():
+        raise GensynthError(f"Cannot write warehouse '{path}': '{parent}' is a file, not a directory. Choose another --warehouse path.")
     if not parent.is_dir():
         raise GensynthError(f"Cannot write warehouse '{path}': directory '{parent}' does not exist. Create it (mkdir -p {parent}) or choose another --warehouse path.")
     if not os.access(parent, os.W_OK | os.X_OK):

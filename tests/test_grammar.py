@@ -1,0 +1,136 @@
+"""Tests for gensynth.grammar: the shipped default, unary grammars, and every bad grammar.
+
+The CLI-level behaviour of bad grammars (exit code, warehouse untouched) is tested in
+tests/test_cli_build.py; here each problem is checked for a message that names it.
+"""
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from gensynth.errors import GensynthError
+from gensynth.grammar import default_grammar_path, load_grammar, parse_grammar
+
+GRAMMARS = Path(__file__).parent / "grammars"
+
+BINARY = """
+[[operators]]
+token = "+"
+arity = 2
+numpy = "add"
+"""
+GRID_X = """
+[grid.x]
+start = -1
+stop = 1
+num = 3
+"""
+
+
+def test_default_grammar_is_the_paper_language():
+    g = load_grammar()
+    assert g.variables == ("x", "y")
+    assert g.constants == (Fraction(1), Fraction(2), Fraction(3))
+    assert [(op.token, op.arity, op.numpy) for op in g.operators] == [
+        ("+", 2, "add"), ("-", 2, "subtract"), ("*", 2, "multiply"), ("/", 2, "divide")]
+    assert g.symbols == ("x", "y", "1", "2", "3", "+", "-", "*", "/")
+    assert g.arities == (0, 0, 0, 0, 0, 2, 2, 2, 2)
+
+
+def test_default_grid_is_exact_linspace():
+    g = load_grammar()
+    axis = tuple(Fraction(-2) + Fraction(4 * i, 7) for i in range(8))
+    assert g.grid_axes == (axis, axis)
+    assert g.n_points == 64
+    points = g.grid_points
+    assert points[0] == (-2, -2) and points[1] == (-2, Fraction(-10, 7)) and points[8] == (Fraction(-10, 7), -2)
+
+
+def test_unary_grammar_loads():
+    g = load_grammar(GRAMMARS / "unary.toml")
+    assert [(op.token, op.arity) for op in g.operators] == [("neg", 1), ("sqrt", 1), ("+", 2), ("*", 2)]
+    assert g.grid_axes == ((-4, -1, 0, Fraction(1, 4), 2, 9),)
+    assert all(op.exact for op in g.operators)
+
+
+def test_hash_ignores_layout_but_not_content(tmp_path):
+    text = default_grammar_path().read_text()
+    relaid = tmp_path / "relaid.toml"
+    relaid.write_text("# a comment\n\n" + text.replace(" = ", "="))
+    assert load_grammar(relaid).hash == load_grammar().hash
+    changed = tmp_path / "changed.toml"
+    changed.write_text(text.replace("num = 8", "num = 9"))
+    assert load_grammar(changed).hash != load_grammar().hash
+
+
+def test_fraction_constants_and_values(tmp_path):
+    p = tmp_path / "g.toml"
+    p.write_text('variables = ["x"]\nconstants = ["1/2", 0.25, 3]\n' + BINARY + '[grid.x]\nvalues = ["-1/3", 0.5]\n')
+    g = load_grammar(p)
+    assert g.constants == (Fraction(1, 2), Fraction(1, 4), Fraction(3))
+    assert g.grid_axes == ((Fraction(-1, 3), Fraction(1, 2)),)
+
+
+# Each bad grammar: (file text, substrings the message must contain).
+BAD_GRAMMARS = {
+    "not_toml": ("variables = [x\n", ["not valid TOML", "Fix the syntax"]),
+    "unknown_numpy": (
+        'variables = ["x"]\n[[operators]]\ntoken = "?"\narity = 2\nnumpy = "frobnicate"\n' + GRID_X,
+        ["no ufunc named 'frobnicate'", "operators[0]", "use a numpy ufunc name"]),
+    "arity_3": (
+        'variables = ["x"]\n[[operators]]\ntoken = "+"\narity = 3\nnumpy = "add"\n' + GRID_X,
+        ["arity must be 1 or 2, got 3", "operators[0]"]),
+    "arity_0": (
+        'variables = ["x"]\n[[operators]]\ntoken = "+"\narity = 0\nnumpy = "add"\n' + GRID_X,
+        ["arity must be 1 or 2, got 0"]),
+    "arity_mismatch": (
+        'variables = ["x"]\n[[operators]]\ntoken = "+"\narity = 1\nnumpy = "add"\n' + GRID_X,
+        ["numpy.add takes 2 argument(s) but arity is 1"]),
+    "duplicate_token": (
+        'variables = ["x"]\nconstants = ["1"]\n' + BINARY + BINARY.replace('"add"', '"multiply"') + GRID_X,
+        ["token '+' is defined 2 times", "needs its own token"]),
+    "duplicate_leaf": (
+        'variables = ["x", "x"]\n' + BINARY + GRID_X, ["token 'x' is defined 2 times"]),
+    "no_leaves": (
+        'variables = []\nconstants = []\n' + BINARY, ["no leaves", "at least one entry in `variables` or `constants`"]),
+    "empty_grid_num": (
+        'variables = ["x"]\n' + BINARY + '[grid.x]\nstart = 0\nstop = 1\nnum = 0\n', ["grid.x is empty", "num >= 1"]),
+    "empty_grid_values": (
+        'variables = ["x"]\n' + BINARY + '[grid.x]\nvalues = []\n', ["grid.x is empty"]),
+    "missing_grid": ('variables = ["x"]\n' + BINARY, ["grid for variable 'x' is missing", "[grid.x]"]),
+    "no_operators": ('variables = ["x"]\n' + GRID_X, ["no operators", "[[operators]]"]),
+    "space_in_token": (
+        'variables = ["x"]\n' + BINARY.replace('"+"', '"p l"') + GRID_X, ["'p l' is empty or contains a space"]),
+    "huge_constant": ('variables = ["x"]\nconstants = ["1e30"]\n' + BINARY + GRID_X, ["constants[0]", "too large"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_GRAMMARS))
+def test_bad_grammar_message_names_problem(tmp_path, case):
+    text, expected = BAD_GRAMMARS[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    with pytest.raises(GensynthError) as info:
+        load_grammar(path)
+    message = str(info.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_missing_grammar_file(tmp_path):
+    with pytest.raises(GensynthError, match="does not exist.*--grammar"):
+        load_grammar(tmp_path / "nope.toml")
+
+
+def test_all_problems_reported_together():
+    data = {
+        "variables": ["x"],
+        "operators": [{"token": "+", "arity": 3, "numpy": "add"}, {"token": "*", "arity": 2, "numpy": "nope"}],
+        "grid": {"x": {"values": []}},
+    }
+    with pytest.raises(GensynthError) as info:
+        parse_grammar(data)
+    message = str(info.value)
+    assert "arity must be 1 or 2" in message and "'nope'" in message and "grid.x is empty" in message
