@@ -51,8 +51,8 @@ def build(
     skip_embed: bool = typer.Option(False, "--skip-embed", help="Stop after programs and functions (no manifolds, no splits)."),
     p: int = typer.Option(2, "--p", help="pq-gram stem length."),
     q: int = typer.Option(3, "--q", help="pq-gram base length."),
-    k_syn: int = typer.Option(16, "--k-syn", help="Syntactic manifold dimensions."),
-    k_sem: int = typer.Option(16, "--k-sem", help="Semantic manifold dimensions."),
+    k_syn: Optional[int] = typer.Option(None, "--k-syn", help="Syntactic manifold dimensions [default: 16, or the rank available if smaller]."),
+    k_sem: Optional[int] = typer.Option(None, "--k-sem", help="Semantic manifold dimensions [default: 16, or the rank available if smaller]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:
@@ -87,8 +87,8 @@ def embed(
     warehouse: Optional[Path] = WarehouseOpt,
     p: int = typer.Option(2, "--p", help="pq-gram stem length (anchor and p-1 ancestors)."),
     q: int = typer.Option(3, "--q", help="pq-gram base length (consecutive children)."),
-    k_syn: int = typer.Option(16, "--k-syn", help="Syntactic manifold dimensions."),
-    k_sem: int = typer.Option(16, "--k-sem", help="Semantic manifold dimensions."),
+    k_syn: Optional[int] = typer.Option(None, "--k-syn", help="Syntactic manifold dimensions [default: 16, or the rank available if smaller]."),
+    k_sem: Optional[int] = typer.Option(None, "--k-sem", help="Semantic manifold dimensions [default: 16, or the rank available if smaller]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:

@@ -30,6 +30,9 @@ from gensynth.grammar import Grammar
 from gensynth.warehouse import run_sql, write_meta
 
 SVD_FIT_ROWS = 1_000_000
+# Dimensions of each manifold unless --k-syn / --k-sem say otherwise; clipped (with a
+# notice) when a tiny universe or grid has lower rank. Explicit values are never clipped.
+DEFAULT_K = 16
 WEIGHTINGS = ("counts", "l2", "tfidf")
 
 
@@ -39,8 +42,8 @@ class EmbedConfig:
 
     p: int = 2  # pq-gram stem length (anchor + p-1 ancestors)
     q: int = 3  # pq-gram base length (consecutive children)
-    k_syn: int = 16  # syntactic dimensions
-    k_sem: int = 16  # semantic dimensions
+    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K, clipped to the rank available
+    k_sem: int | None = None  # semantic dimensions; None: DEFAULT_K, clipped to the rank available
     seed: int = 0  # seeds the SVD fitting sample
     weighting: str = "l2"  # row weighting of the pq-gram count matrix: counts, l2 or tfidf
 
@@ -51,9 +54,9 @@ class EmbedConfig:
             problems.append(f"--p must be >= 1 (got {self.p})")
         if self.q < 1:
             problems.append(f"--q must be >= 1 (got {self.q})")
-        if self.k_syn < 1:
+        if self.k_syn is not None and self.k_syn < 1:
             problems.append(f"--k-syn must be >= 1 (got {self.k_syn})")
-        if self.k_sem < 1:
+        if self.k_sem is not None and self.k_sem < 1:
             problems.append(f"--k-sem must be >= 1 (got {self.k_sem})")
         if self.weighting not in WEIGHTINGS:
             problems.append(f"--weighting must be one of {', '.join(WEIGHTINGS)} (got {self.weighting!r})")
@@ -164,7 +167,8 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
         x = weighted_matrix(profiles, n_programs, config.weighting)
         grams, rows = len(profiles.vocab_codes), len(profiles.program_id)
         del profiles
-        basis, syn_explained = fit_syntactic(x, config.k_syn, config.seed)
+        k_syn = config.k_syn or _default_k("k-syn", min(x.shape))
+        basis, syn_explained = fit_syntactic(x, k_syn, config.seed)
         syn = np.asarray(x @ basis, dtype=np.float32)  # (N, k_syn)
         del x
     with stages.stage("semantic PCA"):
@@ -172,16 +176,17 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
         n_functions = con.execute("SELECT count(*) FROM functions").fetchone()[0]
         function_ids = np.asarray(fcols["function_id"], np.int32)
         outputs = np.array(list(fcols["outputs"]), dtype=np.float64).reshape(len(function_ids), -1)
-        sem, sem_explained = fit_semantic(outputs, config.k_sem)
+        k_sem = config.k_sem or _default_k("k-sem", min(outputs.shape))
+        sem, sem_explained = fit_semantic(outputs, k_sem)
     with stages.stage("store coordinates"):
-        run_sql(con, "embed/coords_tables.sql", sizes={"k_syn": config.k_syn, "k_sem": config.k_sem})
+        run_sql(con, "embed/coords_tables.sql", sizes={"k_syn": k_syn, "k_sem": k_sem})
         _insert_coords(con, "syn_coords", "program_id", np.arange(n_programs, dtype=np.int32), syn)
         _insert_coords(con, "sem_coords", "function_id", function_ids, sem)
         run_sql(con, "views/manifold.sql")
     summary = EmbedSummary(grams, rows, syn_explained.tolist(), sem_explained.tolist(), int(n_functions - len(function_ids)))
     write_meta(con, {
         "pqgram.p": str(config.p), "pqgram.q": str(config.q),
-        "embed.k_syn": str(config.k_syn), "embed.k_sem": str(config.k_sem),
+        "embed.k_syn": str(k_syn), "embed.k_sem": str(k_sem),
         "embed.seed": str(config.seed), "embed.syn_weighting": config.weighting,
         "embed.syn_fit_rows": str(min(n_programs, SVD_FIT_ROWS)),
         "embed.syn_explained": json.dumps([round(v, 6) for v in summary.syn_explained]),
@@ -190,6 +195,16 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
         "embed.pqgram_vocab": str(grams), "embed.pqgram_rows": str(rows),
     })
     return summary
+
+
+def _default_k(flag: str, rank: int) -> int:
+    """DEFAULT_K, or the rank available when it is smaller (with a notice)."""
+    if rank >= DEFAULT_K:
+        return DEFAULT_K
+    from gensynth.progress import console
+
+    console.print(f"[yellow]Notice:[/] only rank {rank} is available for --{flag}; using {max(rank, 1)} dimensions instead of {DEFAULT_K}.")
+    return max(rank, 1)
 
 
 def _insert_coords(con, table: str, id_col: str, ids: np.ndarray, coords: np.ndarray) -> None:
