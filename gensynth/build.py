@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gensynth import enumerate as enumerate_stage
 from gensynth import evaluate as evaluate_stage
+from gensynth.beyond import make_beyond_tasks
 from gensynth.embed import EmbedConfig, embed_warehouse
 from gensynth.grammar import Grammar
 from gensynth.progress import Stages
@@ -20,6 +21,7 @@ from gensynth.version import code_version, data_version
 from gensynth.warehouse import SCHEMA_VERSION, building, run_sql, write_meta
 
 DEFAULT_MAX_OPS = 3
+BEYOND_TASKS = 200  # tasks one operator larger than the universe (gensynth.beyond)
 
 
 @dataclass
@@ -82,6 +84,8 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
         if embed is not None:
             run_manifold_stages(con, grammar, embed, stages)
             run_split_stage(con, stages)
+            with stages.stage("tasks beyond"):
+                make_beyond_tasks(con, grammar, BEYOND_TASKS, seed=embed.seed)
         if after_store is not None:
             after_store(con, stages)
         summary.timings = dict(stages.timings)

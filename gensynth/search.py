@@ -150,6 +150,9 @@ class EnumerativeSearch:
 
     def solve(self, target_values: np.ndarray) -> SearchResult:
         """Smallest program whose values at the example points equal ``target_values``."""
+        if len(target_values) != len(self.points):
+            raise GensynthError(f"The target has {len(target_values)} values but {len(self.points)} example points were given; "
+                                f"pass the target's values at exactly those points.")
         self.started = time.perf_counter()
         self.candidates = 0
         target = exact_target(target_values)
@@ -345,3 +348,97 @@ class EnumerativeSearch:
 def solve_enumerative(grammar: Grammar, points: np.ndarray, target: np.ndarray, budget: Budget | None = None) -> SearchResult:
     """Smallest program of ``grammar`` whose values at grid ``points`` equal ``target`` (NaN = undefined)."""
     return EnumerativeSearch(grammar, points, budget or Budget()).solve(target)
+
+
+# --- neural-guided repair (the hybrid synthesizer's search half) -----------------------
+
+def _inverse_child(name: str, which: int, t: Values, sibling: Values | None, ev: Evaluator) -> Values | None:
+    """The value child ``which`` must take so that op(children) == t, given the sibling's value.
+
+    Exact over the rationals; None where the operator has no usable inverse. A result may
+    be wrong where the forward operation is undefined (a zero divisor): callers verify.
+    """
+    from gensynth.grammar import Operator
+
+    def op(n: str) -> Operator:
+        return Operator(token=n, arity=2, numpy=n)
+
+    if name == "negative":
+        return ev.apply(Operator(token="neg", arity=1, numpy="negative"), t)
+    if sibling is None:
+        return None
+    if name == "add":
+        return ev.apply(op("subtract"), t, sibling)
+    if name == "subtract":
+        return ev.apply(op("add"), t, sibling) if which == 0 else ev.apply(op("subtract"), sibling, t)
+    if name == "multiply":
+        return ev.apply(op("divide"), t, sibling)
+    if name in ("divide", "true_divide"):
+        return ev.apply(op("multiply"), t, sibling) if which == 0 else ev.apply(op("divide"), sibling, t)
+    return None
+
+
+def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, bank: "_Bank", max_level: int) -> list[tuple]:
+    """Programs that equal ``target`` on ``points`` made by replacing one subtree of ``tree``.
+
+    Top-down deduction: the target is pushed from the root along the path to each node
+    through exact inverses of the operators on the path (given the values of the
+    siblings), and the value that node would need is looked up among banked values of
+    size ≤ ``max_level``. Each hit is re-evaluated forwards before it is returned.
+    """
+    from gensynth.syntax import evaluate_trees
+
+    ev = Evaluator()
+    subtrees: list[tuple] = []
+
+    def collect(t: tuple) -> None:
+        subtrees.append(t)
+        for c in t[1:]:
+            collect(c)
+
+    collect(tree)
+    full = evaluate_trees(subtrees, grammar, ev)
+    value = {t: Values(full.num[[i]][:, points], full.den[[i]][:, points], full.flt[[i]][:, points]) for i, t in enumerate(subtrees)}
+    found: list[tuple] = []
+
+    def walk(t: tuple, need: Values, rebuild) -> None:
+        gid = bank.lookup(*row_hashes(need))[0] if (need.den > 0).all() else -1
+        if gid >= 0 and bank.level_of(np.array([gid]))[0] <= max_level:
+            found.append(rebuild(_bank_tree(bank, int(gid))))
+        sym, *kids = t
+        if not kids:
+            return
+        op = grammar.operators[sym - grammar.n_leaves]
+        for w, child in enumerate(kids):
+            sibling = value[kids[1 - w]] if len(kids) == 2 else None
+            child_need = _inverse_child(op.numpy, w, need, sibling, ev)
+            if child_need is None or not (child_need.den > 0).all():
+                continue
+
+            def rebuild_child(new, w=w, kids=kids, sym=sym, rebuild=rebuild):
+                parts = list(kids)
+                parts[w] = new
+                return rebuild((sym, *parts))
+
+            walk(child, child_need, rebuild_child)
+
+    walk(tree, target, lambda new: new)
+    if not found:
+        return []
+    check = evaluate_trees(found, grammar, ev)
+    sub = Values(check.num[:, points], check.den[:, points], check.flt[:, points])
+    h1, h2 = row_hashes(sub)
+    t1, t2 = (h[0] for h in row_hashes(target))
+    return [f for f, a, b in zip(found, h1, h2) if a == t1 and b == t2]
+
+
+def _bank_tree(bank: "_Bank", gid: int) -> tuple:
+    lvl = int(bank.level_of(np.array([gid]))[0])
+    k = gid - bank.start[lvl]
+    kids = [c for c in (int(bank.left[lvl][k]), int(bank.right[lvl][k])) if c >= 0]
+    return (int(bank.sym[lvl][k]), *[_bank_tree(bank, c) for c in kids])
+
+
+def tree_size(tree: tuple) -> int:
+    """Number of operator nodes."""
+    return 0 if len(tree) == 1 else 1 + sum(tree_size(c) for c in tree[1:])
