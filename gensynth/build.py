@@ -104,5 +104,4 @@ def run_split_stage(con, stages) -> None:
     """Register the built-in splits (gensynth.splits manages its own transaction)."""
     from gensynth.splits import register_builtin_splits
 
-    with stages.stage("splits"):
-        register_builtin_splits(con)
+    register_builtin_splits(con, stages=stages)  # one stage per split in the summary
