@@ -86,6 +86,10 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
             run_split_stage(con, stages)
             with stages.stage("tasks beyond"):
                 make_beyond_tasks(con, grammar, BEYOND_TASKS, seed=embed.seed)
+            from gensynth.analysis import install_analysis_views
+
+            with stages.stage("analysis views"):
+                install_analysis_views(con)
         if after_store is not None:
             after_store(con, stages)
         summary.timings = dict(stages.timings)

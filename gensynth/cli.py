@@ -201,6 +201,12 @@ app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.add_typer(runs_app, name="runs")
 
+from gensynth.commands_analysis import proximity_cmd, report_cmd, sweep_cmd  # noqa: E402 (light: typer only)
+
+app.command("sweep")(sweep_cmd)
+app.command("proximity")(proximity_cmd)
+app.command("report")(report_cmd)
+
 
 def run() -> None:
     """Console-script entry point: runs the app and turns known failures into clean errors."""
