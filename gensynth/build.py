@@ -17,6 +17,7 @@ from gensynth.beyond import make_beyond_tasks
 from gensynth.embed import EmbedConfig, embed_warehouse
 from gensynth.grammar import Grammar
 from gensynth.progress import Stages
+from gensynth.results import carry_over
 from gensynth.version import code_version, data_version
 from gensynth.warehouse import SCHEMA_VERSION, building, run_sql, write_meta
 
@@ -90,6 +91,11 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
 
             with stages.stage("analysis views"):
                 install_analysis_views(con)
+        with stages.stage("carry over results"):
+            # Results are irreplaceable: a rebuild keeps every run of the old warehouse. Runs
+            # whose data_version differs from the new one are kept but refer to the old ids.
+            carried = carry_over(path, con)
+            write_meta(con, {"results_carried_runs": str(carried)})
         if after_store is not None:
             after_store(con, stages)
         summary.timings = dict(stages.timings)

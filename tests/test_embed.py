@@ -45,8 +45,8 @@ def table_digest(path: Path) -> dict[str, str]:
     out = {}
     with duckdb.connect(str(path), read_only=True) as con:
         for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall():
-            text = repr(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall())
-            out[name] = hashlib.sha256(text.encode()).hexdigest()
+            # Each row as text (a struct cast), so any column type hashes without Python conversions.
+            out[name] = con.execute(f"SELECT md5(coalesce(string_agg(r::VARCHAR, '|' ORDER BY r::VARCHAR), '')) FROM (SELECT {name} AS r FROM {name})").fetchone()[0]
     return out
 
 
