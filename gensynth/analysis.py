@@ -129,11 +129,9 @@ def column_docs(obj: AnalysisObject) -> dict[str, str]:
     select = tree.expression
     while not isinstance(select, exp.Select):
         select = select.this if isinstance(select, (exp.Subquery, exp.SetOperation)) else select.args.get("this")
-    for proj in select.expressions:
-        comments = list(proj.comments or [])
-        if isinstance(proj, exp.Alias):
-            comments += proj.this.comments or []
-        docs[proj.alias_or_name] = " ".join(c.strip() for c in comments).strip()
+    from gensynth.sqldoc import select_column_docs
+
+    docs.update(select_column_docs(select))
     return docs
 
 

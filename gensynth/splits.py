@@ -69,6 +69,7 @@ import sqlglot
 from sqlglot import exp
 
 from gensynth.errors import GensynthError
+from gensynth.sqldoc import select_column_docs
 from gensynth.warehouse import SQL_DIR, open_warehouse, run_sql, sql_text
 
 STRATEGIES = ("natural", "syntactic", "semantic", "diverse")
@@ -977,16 +978,7 @@ def _top_selects(root) -> list:
 
 
 def _column_docs(root) -> dict[str, str]:
-    select = _leftmost_select(root)
-    docs = {}
-    if select is None:
-        return docs
-    for proj in select.expressions:
-        comments = list(proj.comments or [])
-        if isinstance(proj, exp.Alias):
-            comments += proj.this.comments or []
-        docs[proj.alias_or_name] = " ".join(c.strip() for c in comments).strip()
-    return docs
+    return select_column_docs(_leftmost_select(root))
 
 
 def _declared_roles(root) -> list[str]:
