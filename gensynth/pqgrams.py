@@ -14,14 +14,19 @@ Vectorisation. A pq-gram is encoded as an integer: label t of the p+q labels (st
 first, then base left to right) contributes ``label_t * B**t`` with B = symbols + 1 and
 the null label = symbols. The grams of a subtree depend on the subtree and on its p-1
 ancestors' labels (its *context*) only, so level by level each program's gram codes are
-the root's own grams concatenated with its children's code rows under the shifted
-context: numpy gathers over the DAG, never a walk over millions of trees. Each row is
-then sorted and run-length encoded into (gram, count).
+the root's own grams followed by its children's code rows under the shifted context.
+A level is a few *blocks*, one operator applied to every (left, right) pair of two lower
+levels, left-major (``enumerate_programs``' layout), so a block's rows are numpy
+broadcasts — the left children's rows down, the right children's across — never a walk
+over millions of trees. The top level, nearly all the programs, is never stored as
+codes: the vocabulary (every code of the lower levels' rows and of the top's root
+grams) is known before it, so its rows are built in chunks directly as dense gram ids,
+sorted, and run-length encoded into (gram, count) straight into the output arrays.
 """
 
 from __future__ import annotations
 
-import itertools
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +35,10 @@ from gensynth.enumerate import ProgramDag
 from gensynth.errors import GensynthError
 from gensynth.grammar import Grammar
 
-# Programs per chunk at the top level (bounds the code matrix at ~chunk * grams * 8 bytes).
-CHUNK_PROGRAMS = 1_000_000
+# Top-level programs per chunk. A chunk's gram-id matrix (8192 × ~21 int16) and its
+# temporaries stay in cache and in memory malloc reuses; the ~1,400 chunks of the 4-op
+# universe cost well under 0.1 s of Python overhead.
+CHUNK_PROGRAMS = 8_192
 
 
 @dataclass
@@ -70,53 +77,108 @@ def compute_profiles(grammar: Grammar, dag: ProgramDag, p: int = 2, q: int = 3) 
     if base ** (p + q) >= 2**62:
         raise GensynthError(f"p + q = {p + q} is too large to encode pq-grams of {n_sym} symbols in 64 bits; lower --p or --q.")
     null = n_sym
-    dtype = np.int32 if base ** (p + q) < 2**31 else np.int64  # narrower codes sort faster
-    max_ops = len(dag.level_start) - 2
-    contexts = _contexts(grammar, p)
-    # codes[k][ctx]: (programs of level k, width) code rows, -1 padded, under context ctx.
+    dtype = np.int32 if base ** (p + q) < 2**31 else np.int64
+    top = len(dag.level_start) - 2
+    root_ctx = (null,) * (p - 1)  # a whole program's root has only null ancestors
+    blocks = [[]] + [_blocks(dag, n) for n in range(1, top + 1)]
+
+    # Below the top (a few percent of the programs): code rows, -1 padded, under the
+    # contexts each level is needed in. codes[n][ctx]: (programs of level n, width).
     codes: list[dict[tuple, np.ndarray]] = []
-    parts = []
-    for n in range(max_ops + 1):
-        last = n == max_ops
-        wanted = [tuple([null] * (p - 1))] if last else contexts
-        if last:
-            for lo in range(int(dag.level_start[n]), int(dag.level_start[n + 1]), CHUNK_PROGRAMS):
-                hi = min(lo + CHUNK_PROGRAMS, int(dag.level_start[n + 1]))
-                rows = _level_codes(grammar, dag, codes, n, wanted[0], p, q, slice(lo, hi), dtype)
-                parts.append(_run_length(rows, lo))
-        else:
-            level = {ctx: _level_codes(grammar, dag, codes, n, ctx, p, q, dag.level(n), dtype) for ctx in wanted}
-            codes.append(level)
-            parts.append(_run_length(level[tuple([null] * (p - 1))], int(dag.level_start[n])))
-    program_id = np.concatenate([x[0] for x in parts])
-    gram_code = np.concatenate([x[1] for x in parts])
-    n_arr = np.concatenate([x[2] for x in parts])
-    vocab, gram_id = _dense_ids(gram_code, base ** (p + q))
-    return Profiles(program_id, gram_id, n_arr, vocab, p, q, n_sym)
+    for n, contexts in enumerate(_needed_contexts(blocks, root_ctx)[:top]):
+        codes.append({ctx: _level_codes(grammar, dag, blocks[n], codes, n, ctx, p, q, dtype) for ctx in contexts})
+    own = [codes[n][root_ctx] for n in range(top)]  # profiles of the programs below the top
+    if top == 0:
+        own = [_level_codes(grammar, dag, [], codes, 0, root_ctx, p, q, dtype)]
+    top_blocks = blocks[top] if top > 0 else []
+    roots = [_root_table(grammar, dag, b, root_ctx, p, q) for b in top_blocks]
+    kids = sorted({(k, _child_ctx(root_ctx, b.symbol)) for b in top_blocks for k in b.child_levels})
+
+    # Every code that occurs is in own, kids or roots (each top block pairs all of its
+    # child levels), so the dense ids are known before any top-level row is built.
+    vocab = _vocabulary(own + [codes[k][c] for k, c in kids] + [t[t >= 0] for t in roots], base ** (p + q))
+    gdt = np.int16 if len(vocab) < np.iinfo(np.int16).max else np.int32
+    pad = int(np.iinfo(gdt).max)  # the id of -1 padding: sorts after every gram id
+    ids = _gram_ids(vocab, base ** (p + q), gdt)
+    kid_ids = {key: ids(codes[key[0]][key[1]]) for key in kids}
+    del codes
+    # One output row per gram occurrence at most: Σ profile sizes.
+    size = sum(int(np.count_nonzero(r >= 0)) for r in own)
+    for b, t in zip(top_blocks, roots):
+        ctx = _child_ctx(root_ctx, b.symbol)
+        size += b.n_left * b.n_right * t.shape[-1]
+        for axis, k in enumerate(b.child_levels):
+            size += (b.n_right, b.n_left)[axis] * int(np.count_nonzero(kid_ids[k, ctx] != pad))
+    out = _Bags(size, pad)
+    for n, r in enumerate(own):
+        rows = ids(r)
+        rows.sort(axis=1)
+        out.append(rows, int(dag.level_start[n]))
+    for b, t in zip(top_blocks, roots):
+        ctx = _child_ctx(root_ctx, b.symbol)
+        _append_top_block(out, b, ids(t), _child_symbols(dag, b), [kid_ids[k, ctx] for k in b.child_levels])
+    return Profiles(out.program_id[: out.end], out.gram_id[: out.end], out.n[: out.end], vocab, p, q, n_sym)
 
 
-def _dense_ids(codes: np.ndarray, code_space: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct codes and each code's index among them (a lookup table when small)."""
-    if code_space <= 2**26:  # a dense lookup table beats sorting hundreds of millions of codes
-        present = np.zeros(code_space, bool)
-        present[codes] = True
-        vocab = np.flatnonzero(present)
-        lut = np.full(code_space, -1, np.int32)
-        lut[vocab] = np.arange(len(vocab), dtype=np.int32)
-        return vocab.astype(np.int64), lut[codes]
-    vocab, inverse = np.unique(codes, return_inverse=True)
-    return vocab.astype(np.int64), inverse.astype(np.int32)
+@dataclass
+class _Block:
+    """Programs ``start`` .. ``start + n_left * n_right``: ``symbol`` over every child tuple
+    of the levels ``child_levels`` (left, right; one level for a unary operator, n_right 1),
+    left-major."""
+
+    start: int
+    symbol: int
+    child_levels: tuple[int, ...]
+    n_left: int
+    n_right: int
 
 
-def _contexts(grammar: Grammar, p: int) -> list[tuple]:
-    """Every ancestor-label context a subtree can have: null-padded chains of operators."""
-    null = len(grammar.symbols)
-    ops = list(range(grammar.n_leaves, len(grammar.symbols)))
-    out = []
-    for m in range(p):  # m real ancestors above the subtree, p-1-m nulls above them
-        for chain in itertools.product(ops, repeat=m):
-            out.append(tuple([null] * (p - 1 - m)) + chain)
-    return out
+def _blocks(dag: ProgramDag, n: int) -> list[_Block]:
+    """Level n (>= 1) as blocks, each checked against the DAG (a few passes of compares)."""
+    ls = dag.level_start
+    pos, end = int(ls[n]), int(ls[n + 1])
+    blocks = []
+    while pos < end:
+        s = int(dag.symbol[pos])
+        first = [int(c) for c in (dag.left[pos], dag.right[pos]) if c >= 0]  # the block's first child ids
+        levels = tuple(int(np.searchsorted(ls, c, side="right")) - 1 for c in first)
+        kids = [np.arange(ls[k], ls[k + 1]) for k in levels]  # every id of each child level
+        grid = (len(kids[0]), len(kids[1]) if len(kids) == 2 else 1) if kids else (0, 0)
+        blk = slice(pos, pos + grid[0] * grid[1])
+        ok = bool(kids) and [k[0] for k in kids] == first and blk.stop <= end
+        if ok:
+            right = kids[1][None, :] if len(kids) == 2 else -1
+            ok = bool((dag.symbol[blk] == s).all() and (dag.left[blk].reshape(grid) == kids[0][:, None]).all()
+                      and (dag.right[blk].reshape(grid) == right).all())
+        if not ok:
+            raise GensynthError(
+                f"Programs from id {pos} are not an operator over every child pair in enumeration order, so the "
+                f"program DAG was not laid out by gensynth.enumerate; rebuild the warehouse with `gensynth build`.")
+        blocks.append(_Block(pos, s, levels, *grid))
+        pos = blk.stop
+    return blocks
+
+
+def _child_ctx(ctx: tuple, symbol: int) -> tuple:
+    """The context of a node's children: its own context shifted by its label."""
+    return (ctx + (symbol,))[1:]
+
+
+def _needed_contexts(blocks: list[list[_Block]], root_ctx: tuple) -> list[list[tuple]]:
+    """Per level, the contexts its rows are needed under: its own profiles' and its parents' children's."""
+    need = [{root_ctx} for _ in blocks]
+    for m in range(len(blocks) - 1, 0, -1):  # parents come after children: need[m] is complete here
+        for b in blocks[m]:
+            for ctx in need[m]:
+                for k in b.child_levels:
+                    need[k].add(_child_ctx(ctx, b.symbol))
+    return [sorted(s) for s in need]
+
+
+def _child_symbols(dag: ProgramDag, b: _Block) -> list[np.ndarray]:
+    """Root symbols of the block's left children and right children (one 0 for unary)."""
+    syms = [dag.symbol[dag.level(k)] for k in b.child_levels]
+    return syms + [np.zeros(1, np.int16)] * (2 - len(syms))
 
 
 def _stem_code(ctx: tuple, anchor: np.ndarray, base: int) -> np.ndarray:
@@ -141,57 +203,135 @@ def _root_codes(ctx: tuple, anchor: np.ndarray, kids: list[np.ndarray], p: int, 
     return np.stack(windows, axis=1)
 
 
-def _level_codes(grammar, dag, codes, n, ctx, p, q, block: slice, dtype) -> np.ndarray:
-    """Code rows of the programs in ``block`` (all of level n) under context ``ctx``."""
+def _root_table(grammar: Grammar, dag: ProgramDag, b: _Block, ctx: tuple, p: int, q: int) -> np.ndarray:
+    """(symbols, symbols or 1, windows) codes of a block's root grams under ``ctx`` by
+    (left, right) child root symbol; -1 for symbol pairs no child pair has."""
     null = len(grammar.symbols)
-    sym = dag.symbol[block]
+    left, right = (np.unique(s).astype(np.int64) for s in _child_symbols(dag, b))
+    sa, sb = (x.ravel() for x in np.meshgrid(left, right, indexing="ij"))
+    codes = _root_codes(ctx, np.full(len(sa), b.symbol), [sa, sb][: len(b.child_levels)], p, q, null)
+    table = np.full((null, null if len(b.child_levels) == 2 else 1, codes.shape[1]), -1, np.int64)
+    table[sa, sb] = codes
+    return table
+
+
+def _fill(grid: np.ndarray, table: np.ndarray, syms: list[np.ndarray], rows: list[np.ndarray]) -> None:
+    """Write the rows of a (left, right) grid of programs into ``grid`` (n_left, n_right, width):
+    root grams looked up by child symbols, then the left child's row (the same along a grid
+    row), then the right child's (the same along a grid column); later columns are untouched."""
+    col = table.shape[-1]
+    grid[:, :, :col] = table[syms[0][:, None], syms[1][None, :]]
+    for axis, r in enumerate(rows):
+        grid[:, :, col : col + r.shape[1]] = r[:, None, :] if axis == 0 else r[None, :, :]
+        col += r.shape[1]
+
+
+def _level_codes(grammar: Grammar, dag: ProgramDag, blocks: list[_Block], codes: list[dict[tuple, np.ndarray]],
+                 n: int, ctx: tuple, p: int, q: int, dtype) -> np.ndarray:
+    """Code rows (programs of level n, width), -1 padded, under context ``ctx``."""
     if n == 0:
-        return _root_codes(ctx, sym, [], p, q, null).astype(dtype)
-    left, right = dag.left[block], dag.right[block]
-    out_rows, out_idx = [], []
-    ids = np.arange(block.start, block.stop)
-    # Group by (root symbol, left level, right level): within a group rows have equal width.
-    lvl = np.searchsorted(dag.level_start, left, side="right") - 1
-    rlvl = np.where(right >= 0, np.searchsorted(dag.level_start, np.maximum(right, 0), side="right") - 1, -1)
-    key = (sym.astype(np.int64) * 64 + lvl) * 64 + (rlvl + 1)
-    for k in np.unique(key):
-        sel = np.nonzero(key == k)[0]
-        s = int(sym[sel[0]])
-        child_ctx = (ctx + (s,))[1:] if p > 1 else ()
-        li = int(lvl[sel[0]])
-        lrows = codes[li][child_ctx][left[sel] - dag.level_start[li]]
-        kids = [dag.symbol[left[sel]]]
-        parts = [lrows]
-        ri = int(rlvl[sel[0]])
-        if ri >= 0:
-            parts.append(codes[ri][child_ctx][right[sel] - dag.level_start[ri]])
-            kids.append(dag.symbol[right[sel]])
-        root = _root_codes(ctx, sym[sel], kids, p, q, null)
-        out_rows.append(np.concatenate([root] + parts, axis=1))
-        out_idx.append(sel)
-    width = max(r.shape[1] for r in out_rows)
-    out = np.full((len(ids), width), -1, dtype)
-    for rows, sel in zip(out_rows, out_idx):
-        out[sel, : rows.shape[1]] = rows
+        return _root_codes(ctx, dag.symbol[dag.level(0)], [], p, q, len(grammar.symbols)).astype(dtype)
+    parts = [(b, _root_table(grammar, dag, b, ctx, p, q).astype(dtype),
+              [codes[k][_child_ctx(ctx, b.symbol)] for k in b.child_levels]) for b in blocks]
+    width = max((t.shape[-1] + sum(r.shape[1] for r in rows) for _, t, rows in parts), default=1)
+    level = dag.level(n)
+    out = np.full((level.stop - level.start, width), -1, dtype)
+    for b, t, rows in parts:
+        lo = b.start - level.start
+        _fill(out[lo : lo + b.n_left * b.n_right].reshape(b.n_left, b.n_right, width), t, _child_symbols(dag, b), rows)
     return out
 
 
-def _run_length(rows: np.ndarray, first_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bag (program_id, code, count) of each code row; -1 padding is dropped."""
-    s = np.sort(rows, axis=1)
-    n, w = s.shape
-    start = np.empty((n, w), bool)  # cell begins a run of equal codes
-    start[:, 0] = True
-    np.not_equal(s[:, 1:], s[:, :-1], out=start[:, 1:])
-    # Column of the next run start to the right (or w): a reversed running minimum, so a
-    # run's length is a subtraction in int8 instead of a search.
-    col = np.where(start, np.arange(w, dtype=np.int16), np.int16(w))
-    nxt = np.full_like(col, w)
-    nxt[:, :-1] = np.minimum.accumulate(col[:, :0:-1], axis=1)[:, ::-1]
-    length = (nxt - np.arange(w, dtype=np.int16)).astype(np.int16)
-    start &= s >= 0  # padding (-1) sorts first and is not a gram
-    program = np.repeat(np.arange(first_id, first_id + n, dtype=np.int32), np.count_nonzero(start, axis=1))
-    return program, s[start], length[start]
+def _vocabulary(arrays: list[np.ndarray], code_space: int) -> np.ndarray:
+    """Sorted distinct codes in ``arrays``, -1 padding aside."""
+    if code_space <= 2**26:  # marking a table beats sorting the codes
+        present = np.zeros(code_space + 1, bool)  # the extra last slot takes the -1 padding
+        for a in arrays:
+            present[a] = True
+        return np.flatnonzero(present[:-1]).astype(np.int64)
+    vocab = np.unique(np.concatenate([a.ravel() for a in arrays]))
+    return vocab[vocab >= 0].astype(np.int64)
+
+
+def _gram_ids(vocab: np.ndarray, code_space: int, dtype):
+    """Function from code arrays to gram ids (index in ``vocab``) of ``dtype``; -1 padding to the dtype's max."""
+    pad = np.iinfo(dtype).max
+    if code_space <= 2**26:
+        lut = np.full(code_space + 1, pad, dtype)  # code -1 reads the last slot
+        lut[vocab] = np.arange(len(vocab))
+        return lambda codes: lut[codes]
+    return lambda codes: np.where(codes >= 0, np.searchsorted(vocab, codes), pad).astype(dtype)
+
+
+def _fresh(size: int, dtype) -> np.ndarray:
+    """An uninitialised array in its own private anonymous memory map (4 KiB pages).
+
+    numpy advises transparent huge pages for arrays of 4 MiB and more. On the 2-core VMs
+    gensynth is benchmarked on, the first write of 2.3 GB (the output size of the 4-op
+    universe) took 5.5-9.6 s into numpy's memory and 1.2-2.3 s into 4 KiB pages.
+    """
+    dtype = np.dtype(dtype)
+    if not hasattr(mmap, "MAP_PRIVATE"):  # Windows: no flags to choose
+        return np.empty(size, dtype)
+    memory = mmap.mmap(-1, max(size, 1) * dtype.itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(memory, dtype, count=size)
+
+
+class _Bags:
+    """The output arrays, filled in program order from sorted gram-id rows."""
+
+    def __init__(self, size: int, pad: int):
+        # Sized for every gram occurrence; the pages past the distinct grams are never touched.
+        self.program_id = _fresh(size, np.int32)
+        self.gram_id = _fresh(size, np.int32)
+        self.n = _fresh(size, np.int16)
+        self.end = 0
+        self.pad = pad
+        self._index: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def append(self, rows: np.ndarray, first_id: int) -> None:
+        """Append the bags of programs first_id, first_id + 1, ...: their rows, sorted, padding last."""
+        for lo in range(0, len(rows), CHUNK_PROGRAMS):
+            self._append(rows[lo : lo + CHUNK_PROGRAMS], first_id + lo)
+
+    def _append(self, rows: np.ndarray, first_id: int) -> None:
+        c, w = rows.shape
+        cells = c * w
+        if w not in self._index:  # each cell's column (and column + 1) and row in a (CHUNK_PROGRAMS, w) chunk
+            col = np.broadcast_to(np.arange(w, dtype=np.int16 if w < 2**15 else np.int32), (CHUNK_PROGRAMS, w)).ravel()
+            row = np.broadcast_to(np.arange(CHUNK_PROGRAMS, dtype=np.int32)[:, None], (CHUNK_PROGRAMS, w)).ravel()
+            self._index[w] = (col, col + 1, row)
+        col, col1, row = (x[:cells] for x in self._index[w])
+        flat = rows.reshape(-1)
+        bounds = np.empty(cells + 1, bool)  # bounds[i]: cell i begins a run of equal ids (cell `cells`: none)
+        np.not_equal(flat[1:], flat[:-1], out=bounds[1:cells])
+        bounds[:cells:w] = True  # every row begins a run
+        bounds[cells] = True
+        start, end = bounds[:-1], bounds[1:]  # a run ends where the next begins
+        if rows[:, -1].max(initial=0) == self.pad:  # padding sorts last and is not a gram
+            real = flat != self.pad
+            start, end = start & real, end & real
+        gram = flat[start]
+        out = slice(self.end, self.end + len(gram))
+        self.gram_id[out] = gram
+        np.subtract(col1[end], col[start], out=self.n[out], casting="unsafe")
+        np.add(row[start], first_id, out=self.program_id[out])
+        self.end = out.stop
+
+
+def _append_top_block(out: _Bags, b: _Block, table: np.ndarray, syms: list[np.ndarray], rows: list[np.ndarray]) -> None:
+    """Append a top-level block's bags, in chunks of whole grid rows (or of part of one)."""
+    width = table.shape[-1] + sum(r.shape[1] for r in rows)
+    a_step, b_step = (CHUNK_PROGRAMS // b.n_right, b.n_right) if b.n_right <= CHUNK_PROGRAMS else (1, CHUNK_PROGRAMS)
+    for a0 in range(0, b.n_left, a_step):
+        a1 = min(a0 + a_step, b.n_left)
+        for b0 in range(0, b.n_right, b_step):
+            b1 = min(b0 + b_step, b.n_right)
+            grid = np.empty((a1 - a0, b1 - b0, width), table.dtype)
+            _fill(grid, table, [syms[0][a0:a1], syms[1][b0:b1]], [rows[0][a0:a1]] + [r[b0:b1] for r in rows[1:]])
+            flat = grid.reshape(-1, width)
+            flat.sort(axis=1)
+            out.append(flat, b.start + a0 * b.n_right + b0)
 
 
 def profile_sizes(profiles: Profiles, n_programs: int) -> np.ndarray:

@@ -96,11 +96,50 @@ def test_vectorised_matches_reference_on_every_program(grammar, p, q):
         assert bag_of(profiles, grammar, i) == profile_tree(_tree(dag, i), grammar, p, q)
 
 
-def test_vectorised_matches_reference_with_unary_operators(unary_grammar):
+@pytest.mark.parametrize("p,q", [(2, 3), (3, 2), (1, 1), (4, 1)])
+def test_vectorised_matches_reference_with_unary_operators(unary_grammar, p, q):
+    # Levels mix unary and binary roots, so rows of one level differ in length (padding).
     dag = enumerate_programs(unary_grammar, 3)
-    profiles = compute_profiles(unary_grammar, dag, 2, 3)
+    profiles = compute_profiles(unary_grammar, dag, p, q)
     for i in range(len(dag)):
-        assert bag_of(profiles, unary_grammar, i) == profile_tree(_tree(dag, i), unary_grammar, 2, 3)
+        assert bag_of(profiles, unary_grammar, i) == profile_tree(_tree(dag, i), unary_grammar, p, q)
+
+
+@pytest.mark.parametrize("chunk", [3, 64])
+def test_chunking_does_not_change_the_output(grammar, unary_grammar, monkeypatch, chunk):
+    # Small chunks split the top level's blocks both by whole left children and within one.
+    import gensynth.pqgrams as pqgrams
+
+    for g, max_ops in ((grammar, 2), (unary_grammar, 3)):
+        dag = enumerate_programs(g, max_ops)
+        expected = compute_profiles(g, dag)
+        monkeypatch.setattr(pqgrams, "CHUNK_PROGRAMS", chunk)
+        got = compute_profiles(g, dag)
+        monkeypatch.undo()
+        for name in ("program_id", "gram_id", "n", "vocab_codes"):
+            assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+
+
+def test_profiles_layout(grammar):
+    dag = enumerate_programs(grammar, 3)
+    profiles = compute_profiles(grammar, dag)
+    assert (profiles.program_id.dtype, profiles.gram_id.dtype, profiles.n.dtype, profiles.vocab_codes.dtype) == (
+        np.int32, np.int32, np.int16, np.int64)
+    key = profiles.program_id.astype(np.int64) * len(profiles.vocab_codes) + profiles.gram_id
+    assert (np.diff(key) > 0).all()  # sorted by (program_id, gram_id), each gram once per program
+    assert (profiles.n >= 1).all() and (np.diff(profiles.vocab_codes) > 0).all()
+    assert np.array_equal(np.unique(profiles.gram_id), np.arange(len(profiles.vocab_codes)))  # every gram occurs
+
+
+def test_dag_out_of_enumeration_order_is_refused(grammar):
+    from gensynth.errors import GensynthError
+
+    dag = enumerate_programs(grammar, 2)
+    top = dag.level(2)
+    for col in (dag.symbol, dag.left, dag.right):  # swap two top-level programs
+        col[top.start], col[top.stop - 1] = col[top.stop - 1], col[top.start]
+    with pytest.raises(GensynthError, match="rebuild the warehouse"):
+        compute_profiles(grammar, dag)
 
 
 @pytest.mark.parametrize("p,q", [(2, 3), (3, 2), (1, 1)])
