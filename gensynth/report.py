@@ -402,13 +402,18 @@ def figure_methods(con, path: Path) -> str | None:
     for ax, (view, role) in zip(axes.flat, panels):
         mine = [r for r in search if r["view"] == view and r["role"] == role]
         for i, m in enumerate(sorted({r["method"] for r in mine})):
-            pts = sorted((r["budget"], r["pass_at_1"]) for r in mine if r["method"] == m and r["budget"] is not None)
-            if not pts:
-                continue
-            budgets = sorted({b for b, _ in pts})
-            means = [sum(v for b, v in pts if b == bb) / sum(1 for b, _ in pts if b == bb) for bb in budgets]
-            ax.plot(budgets, means, marker="o", color=TEST_PALETTE[i % len(TEST_PALETTE)],
-                    label=f"{m} ({len(pts)} run{'s' if len(pts) > 1 else ''})")
+            # Anytime curve: the search is deterministic and stops at its first answer, so a
+            # task solved after c candidates is solved under any budget >= c.
+            for j, r in enumerate(r for r in mine if r["method"] == m):
+                cost = _rows(con, "SELECT candidates, passed FROM predictions WHERE run_id = ? AND view = ? AND role = ? "
+                                  "AND candidates IS NOT NULL", [r["run_id"], view, role])
+                if not cost:
+                    continue
+                solved = sorted(max(int(c["candidates"]), 1) for c in cost if c["passed"])
+                xs = [1] + solved + [max(r["budget"] or 1, solved[-1] if solved else 1)]
+                ys = [0.0] + [(k + 1) / len(cost) for k in range(len(solved))] + [len(solved) / len(cost)]
+                ax.step(xs, ys, where="post", color=TEST_PALETTE[i % len(TEST_PALETTE)],
+                        label=f"{m} (n={len(cost)})" if j == 0 else None)
         trans = [r["pass_at_1"] for r in rows if r["method"] == "transformer" and r["view"] == view
                  and r["role"] == role and r["pass_at_1"] is not None]
         if trans:
@@ -416,7 +421,7 @@ def figure_methods(con, path: Path) -> str | None:
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{view} · {role}")
-        ax.set_xlabel("search budget (candidate programs; log scale)")
+        ax.set_xlabel("budget per task (candidate programs evaluated; log scale)")
         ax.set_ylabel("solve rate (pass@1 of the answer)")
         ax.grid(alpha=0.25, which="both")
         ax.legend(fontsize=8, loc="best")
