@@ -90,8 +90,6 @@ class Task:
 
 def read_tasks(con, config: SolveConfig) -> list[Task]:
     """The first ``limit`` tasks of the view's role, in hashed (unbiased, fixed) order."""
-    from gensynth.warehouse import run_sql  # noqa: F401  (keeps the import graph explicit)
-
     if config.view == BEYOND_VIEW:
         exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks_beyond'").fetchone()[0]
         if not exists:
@@ -169,7 +167,7 @@ def _consistent(trees: list[tuple], grammar, points: np.ndarray, target_hashes) 
 def solve_task(task: Task, config: SolveConfig, grammar, points: np.ndarray, proposer: NeuralProposer | None):
     """(program tree or None, candidates, seconds, how) for one task."""
     from gensynth.evaluate import row_hashes
-    from gensynth.search import Budget, EnumerativeSearch, _Bank, exact_target, repair, tree_size
+    from gensynth.search import Budget, EnumerativeSearch, _Bank, _OutOfBudget, exact_target, repair, tree_size
 
     start = time.perf_counter()
     budget = Budget(config.budget_candidates, config.budget_seconds, config.max_ops)
@@ -194,16 +192,15 @@ def solve_task(task: Task, config: SolveConfig, grammar, points: np.ndarray, pro
     search.started, search.candidates, search.target = time.perf_counter(), spent, target
     search.t1, search.t2 = hashes
     search.bank = _Bank()
+    repaired = []
     try:
         for n in range(config.bank_ops + 1):
             search._bank_level(n)
-    except Exception as stop:  # _OutOfBudget: the bank could not be completed
-        if type(stop).__name__ != "_OutOfBudget":
-            raise
-    repaired = []
-    for tree in samples:
-        search._spend(1)
-        repaired += repair(tree, grammar, points, target, search.bank, config.bank_ops)
+        for tree in samples:
+            search._spend(1)
+            repaired += repair(tree, grammar, points, target, search.bank, len(search.bank.levels) - 1)
+    except _OutOfBudget:  # the bank or the repairs ran out of budget: use what was found
+        pass
     if repaired:
         return min(repaired, key=tree_size), search.candidates, time.perf_counter() - start, "repaired"
     left = budget.candidates - search.candidates
