@@ -21,7 +21,6 @@ from gensynth.results import carry_over
 from gensynth.version import code_version, data_version
 from gensynth.warehouse import SCHEMA_VERSION, building, run_sql, write_meta
 
-DEFAULT_MAX_OPS = 3
 BEYOND_TASKS = 200  # tasks one operator larger than the universe (gensynth.beyond)
 
 

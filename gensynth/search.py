@@ -67,6 +67,13 @@ class SearchResult:
     n_ops: int | None = None
 
 
+def _exact_op(name: str, arity: int = 2):
+    """An exact operator by numpy name, used to run inverses (it need not be in the grammar)."""
+    from gensynth.grammar import Operator
+
+    return Operator(token=name, arity=arity, numpy=name)
+
+
 class _OutOfBudget(Exception):
     def __init__(self, status: str) -> None:
         self.status = status
@@ -228,7 +235,7 @@ class EnumerativeSearch:
         self._spend(len(a))
         defined = (a.den > 0).all(axis=1)
         name = op.numpy
-        sub, add, mul, div = (self.grammar_op(x) for x in ("subtract", "add", "multiply", "divide"))
+        sub, div = _exact_op("subtract"), _exact_op("divide")
         if name == "add":
             need = self.evaluator.apply(sub, t, a)  # b = t - a
             ambiguous = np.zeros(len(a), bool)
@@ -264,12 +271,6 @@ class EnumerativeSearch:
         if ambiguous.any():
             return self._forward_match(k, i, j, np.flatnonzero(ambiguous))
         return None
-
-    def grammar_op(self, name: str):
-        """An exact operator by numpy name (used to run inverses; need not be in the grammar)."""
-        from gensynth.grammar import Operator
-
-        return Operator(token=name, arity=2, numpy=name)
 
     def _pairs(self, i: int, j: int | None, left_rows: np.ndarray | None, symmetric: bool):
         """Chunks of (left rows, right rows) index arrays over levels i and j."""
@@ -358,13 +359,9 @@ def _inverse_child(name: str, which: int, t: Values, sibling: Values | None, ev:
     Exact over the rationals; None where the operator has no usable inverse. A result may
     be wrong where the forward operation is undefined (a zero divisor): callers verify.
     """
-    from gensynth.grammar import Operator
-
-    def op(n: str) -> Operator:
-        return Operator(token=n, arity=2, numpy=n)
-
+    op = _exact_op
     if name == "negative":
-        return ev.apply(Operator(token="neg", arity=1, numpy="negative"), t)
+        return ev.apply(_exact_op("negative", arity=1), t)
     if sibling is None:
         return None
     if name == "add":
