@@ -1,3 +1,3 @@
-from gensynth.cli import run
+from gensynth.cli.main import run
 
 run()

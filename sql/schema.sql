@@ -49,5 +49,5 @@ CREATE TABLE functions (
     finite             BOOLEAN NOT NULL,     -- defined and finite at every grid point
     n_programs         INTEGER NOT NULL,     -- number of programs in the class
     smallest_program   INTEGER NOT NULL,     -- program_id of the class's smallest program (fewest ops, then lowest id)
-    value_hash         BIGINT NOT NULL       -- 64-bit hash of the exact outputs (the first of gensynth.evaluate.row_hashes)
+    value_hash         BIGINT NOT NULL       -- 64-bit hash of the exact outputs (the first of gensynth.universe.functions.row_hashes)
 );

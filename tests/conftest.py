@@ -10,8 +10,8 @@ import pytest
 
 
 def _build(tmp_path_factory, max_ops: int) -> Path:
-    from gensynth.build import build_warehouse
-    from gensynth.grammar import load_grammar
+    from gensynth.pipeline import build_warehouse
+    from gensynth.universe.grammar import load_grammar
 
     path = tmp_path_factory.mktemp(f"warehouse_ops{max_ops}") / "gensynth.duckdb"
     build_warehouse(load_grammar(), max_ops, path, quiet=True)

@@ -30,8 +30,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from gensynth.analysis import analysis_objects, column_docs, install_analysis_views
-from gensynth.proximity import nearest_brute, nearest_kdtree, pqgram_nearest, update_proximity
+from gensynth.analysis.views import analysis_objects, column_docs, install_analysis_views
+from gensynth.analysis.proximity import nearest_brute, nearest_kdtree, pqgram_nearest, update_proximity
 
 ROOT = Path(__file__).resolve().parents[1]
 DUCKDB_CLI = Path(sys.executable).with_name("duckdb")
@@ -57,9 +57,9 @@ SIZES = ("nano", "micro", "tiny", "small", "medium")
 
 def build_fixture_warehouse(path: Path) -> Path:
     """Build the tiny-grammar warehouse and insert the hand-made runs (see the module docstring)."""
-    from gensynth.build import build_warehouse
-    from gensynth.embed import EmbedConfig
-    from gensynth.grammar import load_grammar
+    from gensynth.pipeline import build_warehouse
+    from gensynth.manifolds.embed import EmbedConfig
+    from gensynth.universe.grammar import load_grammar
 
     build_warehouse(load_grammar(ROOT / "tests" / "grammars" / "tiny.toml"), 2, path, quiet=True,
                     embed=EmbedConfig(k_syn=4, k_sem=4))

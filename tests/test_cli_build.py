@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gensynth import cli
-from gensynth.enumerate import MAX_PROGRAMS, count_programs
-from gensynth.grammar import load_grammar
+from gensynth.cli import main as cli
+from gensynth.universe.programs import MAX_PROGRAMS, count_programs
+from gensynth.universe.grammar import load_grammar
 
 GENSYNTH = shutil.which("gensynth") or str(Path(sys.executable).with_name("gensynth"))
 GRAMMARS = Path(__file__).parent / "grammars"

@@ -12,11 +12,11 @@ import duckdb
 import numpy as np
 import pytest
 
-from gensynth.build import build_warehouse
-from gensynth.embed import EmbedConfig
-from gensynth.grammar import load_grammar
-from gensynth.pqgrams import profile_tree, tods_distance, vldb_distance
-from gensynth.syntax import parse_prefix
+from gensynth.pipeline import build_warehouse
+from gensynth.manifolds.embed import EmbedConfig
+from gensynth.universe.grammar import load_grammar
+from gensynth.manifolds.pqgrams import profile_tree, tods_distance, vldb_distance
+from gensynth.universe.syntax import parse_prefix
 
 GENSYNTH = [sys.executable, "-m", "gensynth"]
 

@@ -1,4 +1,4 @@
-"""Tests for gensynth.grammar: the shipped default, unary grammars, and every bad grammar.
+"""Tests for gensynth.universe.grammar: the shipped default, unary grammars, and every bad grammar.
 
 The CLI-level behaviour of bad grammars (exit code, warehouse untouched) is tested in
 tests/test_cli_build.py; here each problem is checked for a message that names it.
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gensynth.errors import GensynthError
-from gensynth.grammar import default_grammar_path, load_grammar, parse_grammar
+from gensynth.universe.grammar import default_grammar_path, load_grammar, parse_grammar
 
 GRAMMARS = Path(__file__).parent / "grammars"
 

@@ -1,4 +1,4 @@
-"""pq-gram profiles (gensynth.pqgrams) against hand-worked profiles and a reference."""
+"""pq-gram profiles (gensynth.manifolds.pqgrams) against hand-worked profiles and a reference."""
 
 import collections
 import itertools
@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from gensynth.enumerate import enumerate_programs
-from gensynth.grammar import load_grammar, parse_grammar
-from gensynth.pqgrams import bag_of, compute_profiles, profile_sizes, profile_tree, tods_distance, vldb_distance
-from gensynth.syntax import parse_prefix, to_prefix
+from gensynth.universe.programs import enumerate_programs
+from gensynth.universe.grammar import load_grammar, parse_grammar
+from gensynth.manifolds.pqgrams import bag_of, compute_profiles, profile_sizes, profile_tree, tods_distance, vldb_distance
+from gensynth.universe.syntax import parse_prefix, to_prefix
 
 N = None  # a null node of the extended tree
 
@@ -108,7 +108,7 @@ def test_vectorised_matches_reference_with_unary_operators(unary_grammar, p, q):
 @pytest.mark.parametrize("chunk", [3, 64])
 def test_chunking_does_not_change_the_output(grammar, unary_grammar, monkeypatch, chunk):
     # Small chunks split the top level's blocks both by whole left children and within one.
-    import gensynth.pqgrams as pqgrams
+    import gensynth.manifolds.pqgrams as pqgrams
 
     for g, max_ops in ((grammar, 2), (unary_grammar, 3)):
         dag = enumerate_programs(g, max_ops)

@@ -18,8 +18,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from gensynth.analysis import install_analysis_views
-from gensynth.report import FIGURES, write_report
+from gensynth.analysis.views import install_analysis_views
+from gensynth.analysis.report import FIGURES, write_report
 from test_analysis import build_fixture_warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def app():
-    from gensynth.cli import app as cli_app
+    from gensynth.cli.main import app as cli_app
 
     return cli_app
 
@@ -66,8 +66,8 @@ def test_report_with_data_writes_every_figure_and_the_tables(fixture_wh, tmp_pat
 
 
 def test_report_without_runs_or_manifolds_still_writes_every_file(tmp_path):
-    from gensynth.build import build_warehouse
-    from gensynth.grammar import load_grammar
+    from gensynth.pipeline import build_warehouse
+    from gensynth.universe.grammar import load_grammar
 
     wh = tmp_path / "bare.duckdb"
     build_warehouse(load_grammar(ROOT / "tests" / "grammars" / "tiny.toml"), 1, wh, quiet=True)  # no manifolds, no runs
@@ -123,7 +123,7 @@ def test_proximity_command(fixture_wh, tmp_path):
 
 
 def test_help_stays_light():
-    code = ("import sys, gensynth.cli; "
+    code = ("import sys, gensynth.cli.main; "
             "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib', 'lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -10,8 +10,8 @@ import time
 import duckdb
 import pytest
 
-from gensynth.bench_train import make_split_warehouse
-from gensynth.results import (
+from helpers import make_split_warehouse
+from gensynth.results.ingest import (
     MIGRATIONS,
     carry_over,
     ingest_run,

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gensynth.build import build_warehouse
-from gensynth.embed import EmbedConfig
-from gensynth.grammar import load_grammar
+from gensynth.pipeline import build_warehouse
+from gensynth.manifolds.embed import EmbedConfig
+from gensynth.universe.grammar import load_grammar
 
 GENSYNTH = [sys.executable, "-m", "gensynth"]
 
@@ -57,8 +57,8 @@ def test_sample_and_verify_never_passes_an_inconsistent_program(trained):
                    "--role", "test_ood", "--limit", "15", "--samples", "6")
     assert result.returncode == 0, result.stderr
     sv = rows(path, "SELECT run_id FROM runs WHERE config->>'method' = 'sample_verify'")[0][0]
-    from gensynth.evaluate import row_hashes
-    from gensynth.syntax import evaluate_trees, parse_prefix
+    from gensynth.universe.functions import row_hashes
+    from gensynth.universe.syntax import evaluate_trees, parse_prefix
 
     g = load_grammar()
     for predicted, passed, value_hash, candidates in rows(path, f"""

@@ -19,7 +19,7 @@ import pytest
 import sqlglot
 from typer.testing import CliRunner
 
-from gensynth import splits
+from gensynth.splits import registry as splits
 from gensynth.errors import GensynthError
 
 DENSITY = [f"density_{s}" for s in splits.STRATEGIES]
@@ -33,9 +33,9 @@ KIND = "-- a test split\n-- kind: density\n"
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     """A max-ops-3 warehouse built by `build_warehouse` with the manifolds (and so the splits). Read-only."""
-    from gensynth.build import build_warehouse
-    from gensynth.embed import EmbedConfig
-    from gensynth.grammar import load_grammar
+    from gensynth.pipeline import build_warehouse
+    from gensynth.manifolds.embed import EmbedConfig
+    from gensynth.universe.grammar import load_grammar
 
     path = tmp_path_factory.mktemp("splits_ops3") / "gensynth.duckdb"
     build_warehouse(load_grammar(), 3, path, quiet=True, embed=EmbedConfig())
@@ -248,7 +248,7 @@ WHERE sem IS NOT NULL AND (n_ops <= 2 OR program_id % 50 = 0)
 
 
 def test_add_round_trip_and_the_view_works_in_the_duckdb_shell(copy, tmp_path):
-    from gensynth.cli import app
+    from gensynth.cli.main import app
 
     runner = CliRunner()
     file = write_split(tmp_path, "small_vs_big", USER_SPLIT)

@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gensynth.errors import GensynthError
-from gensynth.results import runs_root
-from gensynth.sweep import SWEEPS_DIR, load_sweep, plan_sweep, run_sweep
+from gensynth.results.ingest import runs_root
+from gensynth.experiments.sweep import SWEEPS_DIR, load_sweep, plan_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -43,9 +43,9 @@ eval_limit = 5
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """A tiny-grammar warehouse (manifolds, built-in splits) and a sweep file beside it."""
-    from gensynth.build import build_warehouse
-    from gensynth.embed import EmbedConfig
-    from gensynth.grammar import load_grammar
+    from gensynth.pipeline import build_warehouse
+    from gensynth.manifolds.embed import EmbedConfig
+    from gensynth.universe.grammar import load_grammar
 
     d = tmp_path_factory.mktemp("sweep")
     build_warehouse(load_grammar(ROOT / "tests" / "grammars" / "tiny.toml"), 2, d / "w.duckdb", quiet=True,
@@ -116,7 +116,7 @@ def test_grid_expands_and_set_overrides(tmp_path):
 
 
 def test_shipped_sweeps_are_valid_and_scaling_spans_100x_compute():
-    from gensynth.grammar import load_grammar
+    from gensynth.universe.grammar import load_grammar
     from models.flops import training_flops
     from models.pbe_transformer import config_for
 
@@ -175,7 +175,7 @@ def test_runs_of_another_data_version_do_not_count(swept, tmp_path):
 
 
 def test_killed_interrupted_and_busy_runs(swept, tmp_path):
-    from gensynth.train import run_lock
+    from gensynth.learning.train import run_lock
 
     d = copy_of(swept, tmp_path)
     wh = d / "w.duckdb"
@@ -215,7 +215,7 @@ def test_a_killed_run_is_resumed_to_finished(swept, tmp_path):
     con = duckdb.connect(str(wh))
     con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [run_id])
     con.close()
-    result = CliRunner().invoke(__import__("gensynth.cli", fromlist=["app"]).app,
+    result = CliRunner().invoke(__import__("gensynth.cli.main", fromlist=["app"]).app,
                                 ["sweep", str(d / "tiny.toml"), "-w", str(wh), "-q"], env=ENV)
     assert result.exit_code == 0, result.output
     assert "1 finished, 1 skipped of 2 runs" in result.output
@@ -225,9 +225,9 @@ def test_a_killed_run_is_resumed_to_finished(swept, tmp_path):
 
 
 def test_report_on_the_tiny_sweep(swept, tmp_path):
-    from gensynth.analysis import install_analysis_views
-    from gensynth.proximity import update_proximity
-    from gensynth.report import FIGURES, write_report
+    from gensynth.analysis.views import install_analysis_views
+    from gensynth.analysis.proximity import update_proximity
+    from gensynth.analysis.report import FIGURES, write_report
 
     d = copy_of(swept, tmp_path)
     con = duckdb.connect(str(d / "w.duckdb"))

@@ -20,13 +20,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gensynth.bench_train import add_split, make_split_warehouse
+from helpers import add_split, make_split_warehouse
 from gensynth.errors import GensynthError
-from gensynth.grammar import load_grammar
-from gensynth.predict import Checker, EvalSettings, agree, offgrid_points, tokens_to_text
-from gensynth.results import is_pending, runs_root
-from gensynth.syntax import evaluate_float, parse_prefix
-from gensynth.train import DataSettings, ModelSpec, RunConfig, TrainSettings, evaluate, resume, train
+from gensynth.universe.grammar import load_grammar
+from gensynth.learning.predictions import Checker, EvalSettings, agree, offgrid_points, tokens_to_text
+from gensynth.results.ingest import is_pending, runs_root
+from gensynth.universe.syntax import evaluate_float, parse_prefix
+from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, TrainSettings, evaluate, resume, train
 from gensynth.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,8 +88,8 @@ def cli(*args, timeout=300):
 
 def test_checker_passes_equivalent_programs_and_only_those():
     g = load_grammar()
-    from gensynth.evaluate import row_hashes
-    from gensynth.syntax import evaluate_trees
+    from gensynth.universe.functions import row_hashes
+    from gensynth.universe.syntax import evaluate_trees
 
     def h(text):
         return row_hashes(evaluate_trees([parse_prefix(text, g)], g))[0].view(np.int64)[0]
@@ -198,7 +198,7 @@ def test_eval_on_another_view_with_sampling_and_reevaluation_replaces_rows(wh):
 def test_an_interrupted_run_resumes_to_the_same_model(wh, monkeypatch):
     """Fail a run at step ~15 (after the step-10 checkpoint); --resume ends where an uninterrupted run does."""
     full = train(wh, config(steps=30, val_every=30), quiet=True)
-    import gensynth.data as data
+    import gensynth.learning.snapshot as data
 
     calls = {"n": 0}
     original = data.ExampleBatches.__getitem__
@@ -249,7 +249,7 @@ def test_a_sigkilled_run_is_not_finished_and_resume_finishes_it(wh):
     # Registered as running at the start, never finished: never counted.
     assert query(wh, "SELECT status FROM runs WHERE run_id = ?", [run_dir.name]) == [("running",)]
     assert query(wh, "SELECT count(*) FROM predictions") == [(0,)]
-    out = CliRunner().invoke(__import__("gensynth.cli", fromlist=["app"]).app, ["runs", "list", "-w", str(wh)])
+    out = CliRunner().invoke(__import__("gensynth.cli.main", fromlist=["app"]).app, ["runs", "list", "-w", str(wh)])
     assert "stopped" in out.output
     r = resume(wh, run_dir.name, quiet=True)
     assert r.status == "finished" and r.steps == 200
@@ -264,7 +264,7 @@ def test_a_sigkilled_run_is_not_finished_and_resume_finishes_it(wh):
 
 
 def test_bad_input_fails_cleanly_and_writes_nothing(wh):
-    from gensynth.cli import app
+    from gensynth.cli.main import app
 
     con = connect(wh)
     try:
@@ -313,7 +313,7 @@ def test_cli_error_is_one_line_without_traceback(wh):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, gensynth.cli; assert not {'torch', 'lightning'} & set(sys.modules), 'heavy import'"
+    code = "import sys, gensynth.cli.main; assert not {'torch', 'lightning'} & set(sys.modules), 'heavy import'"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -344,7 +344,7 @@ def test_four_runs_at_once_and_a_shell_reader_all_land(wh):
 
 
 def test_runs_list_show_and_sync_commands(wh):
-    from gensynth.cli import app
+    from gensynth.cli.main import app
 
     s = train(wh, config(steps=5), quiet=True)
     runner = CliRunner()

@@ -1,4 +1,4 @@
--- Assemble `functions` from numpy columns registered by gensynth.evaluate.write_functions:
+-- Assemble `functions` from numpy columns registered by gensynth.universe.functions.write_functions:
 -- `function_cols` holds one row per function with the outputs spread over columns
 -- o0, o1, ... (one per grid point, in point order), packed here into one list.
 -- DuckDB reads a NaN in a registered numpy column as NULL: turn it back into NaN, the

@@ -1,5 +1,5 @@
 -- Build the programs of one size level ($n_ops) from the enumerated DAG (`dag`, numpy
--- columns registered by gensynth.enumerate.write_programs) and the text of their
+-- columns registered by gensynth.universe.programs.write_programs) and the text of their
 -- children, kept in the temporary table `child_text` (programs of smaller sizes).
 -- Prefix: root token, then the children's prefix text. Infix: 'a + b' with a child
 -- wrapped in parentheses when its own root is binary; unary operators as 'neg(a)'.

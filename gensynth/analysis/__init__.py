@@ -1,0 +1,1 @@
+"""Stage 5: analysis views, nearest-training-program proximity, the report."""

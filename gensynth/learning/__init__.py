@@ -1,0 +1,1 @@
+"""Stage 4a: training on a split: snapshot, Lightning training, scoring predictions by execution."""

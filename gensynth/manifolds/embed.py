@@ -1,0 +1,219 @@
+"""Stage 3: the two manifolds (`gensynth embed`).
+
+Reads ``programs`` and ``functions``; writes ``pqgram_vocab``, ``pqgrams`` (through
+``gensynth.manifolds.pqgrams``), ``syn_coords``, ``sem_coords``, the ``manifold`` view, the
+pq-gram distance macros, and ``meta`` keys ``embed.*`` / ``pqgram.*``.
+
+Syntactic manifold: the program × pq-gram count matrix X, rows weighted (default
+``l2``: each row divided by its Euclidean norm, which measured closest to the pq-gram
+distance, see README), projected on its top ``k_syn`` right singular vectors. The
+singular vectors are the top eigenvectors of the small gram matrix XᵀX (grams × grams),
+computed exactly from a seeded uniform sample of at most ``SVD_FIT_ROWS`` programs (all
+of them for universes up to that size); every program is then projected.
+
+Semantic manifold: per finite function, outputs → sign·log1p|v| (tames values from 1e-3
+to 1e6) → z-score per grid point → PCA to ``k_sem`` components. Functions that are
+undefined or infinite at some grid point are excluded (no coordinates; counted in meta).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gensynth.manifolds import pqgrams as pqgram_stage
+from gensynth.universe.programs import ProgramDag
+from gensynth.errors import GensynthError
+from gensynth.universe.grammar import Grammar
+from gensynth.warehouse import run_sql, write_meta
+
+SVD_FIT_ROWS = 1_000_000
+# Dimensions of each manifold unless --k-syn / --k-sem say otherwise; clipped (with a
+# notice) when a tiny universe or grid has lower rank. Explicit values are never clipped.
+DEFAULT_K = 16
+WEIGHTINGS = ("counts", "l2", "tfidf")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Parameters of the embed stage (recorded in meta)."""
+
+    p: int = 2  # pq-gram stem length (anchor + p-1 ancestors)
+    q: int = 3  # pq-gram base length (consecutive children)
+    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K, clipped to the rank available
+    k_sem: int | None = None  # semantic dimensions; None: DEFAULT_K, clipped to the rank available
+    seed: int = 0  # seeds the SVD fitting sample
+    weighting: str = "l2"  # row weighting of the pq-gram count matrix: counts, l2 or tfidf
+
+    def validate(self) -> None:
+        """Raise GensynthError naming every bad flag."""
+        problems = []
+        if self.p < 1:
+            problems.append(f"--p must be >= 1 (got {self.p})")
+        if self.q < 1:
+            problems.append(f"--q must be >= 1 (got {self.q})")
+        if self.k_syn is not None and self.k_syn < 1:
+            problems.append(f"--k-syn must be >= 1 (got {self.k_syn})")
+        if self.k_sem is not None and self.k_sem < 1:
+            problems.append(f"--k-sem must be >= 1 (got {self.k_sem})")
+        if self.weighting not in WEIGHTINGS:
+            problems.append(f"--weighting must be one of {', '.join(WEIGHTINGS)} (got {self.weighting!r})")
+        if problems:
+            raise GensynthError("Invalid embed parameters: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class EmbedSummary:
+    """What the embed stage produced."""
+
+    grams: int
+    pqgram_rows: int
+    syn_explained: list[float]
+    sem_explained: list[float]
+    sem_excluded: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def read_dag(con) -> ProgramDag:
+    """Rebuild the program DAG from ``programs`` (root_symbol, left_id, right_id, n_ops, depth)."""
+    cols = con.execute(
+        "SELECT root_symbol, coalesce(left_id, -1) AS l, coalesce(right_id, -1) AS r, n_ops, depth "
+        "FROM programs ORDER BY program_id"
+    ).fetchnumpy()
+    n_ops = np.asarray(cols["n_ops"], np.int8)
+    if len(n_ops) == 0:
+        raise GensynthError("The warehouse has no programs to embed. Rebuild it with `gensynth build`.")
+    counts = np.bincount(n_ops)
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return ProgramDag(
+        symbol=np.asarray(cols["root_symbol"], np.int16),
+        left=np.asarray(cols["l"], np.int32),
+        right=np.asarray(cols["r"], np.int32),
+        n_ops=n_ops,
+        depth=np.asarray(cols["depth"], np.int8),
+        level_start=start,
+    )
+
+
+def weighted_matrix(profiles: pqgram_stage.Profiles, n_programs: int, weighting: str):
+    """The program × gram matrix (scipy CSR, float32) with the chosen row weighting."""
+    import scipy.sparse as sp
+
+    counts = np.bincount(profiles.program_id, minlength=n_programs)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    data = profiles.n.astype(np.float32)
+    n_grams = len(profiles.vocab_codes)
+    if weighting == "tfidf":
+        # sklearn's smooth idf: log((1 + N) / (1 + df)) + 1, then L2 rows.
+        df = np.bincount(profiles.gram_id, minlength=n_grams)
+        idf = (np.log((1 + n_programs) / (1 + df)) + 1).astype(np.float32)
+        data *= idf[profiles.gram_id]
+    if weighting in ("l2", "tfidf"):
+        norms = np.sqrt(np.add.reduceat(data * data, indptr[:-1])) if len(data) else np.ones(n_programs)
+        data /= np.repeat(norms.astype(np.float32), counts)
+    return sp.csr_matrix((data, profiles.gram_id, indptr), shape=(n_programs, n_grams))
+
+
+def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k right singular vectors (grams × k) of x and each one's share of ‖x‖²_F.
+
+    Exact eigendecomposition of the gram matrix xᵀx of a seeded uniform row sample.
+    """
+    import scipy.linalg
+
+    n, v = x.shape
+    rank = min(n, v)
+    if k > rank:
+        raise GensynthError(f"--k-syn {k} exceeds the rank available ({rank} = min(programs {n}, distinct pq-grams {v})). Use --k-syn {rank} or less.")
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=fit_rows, replace=False)) if n > fit_rows else slice(None)
+    sample = x[rows]
+    gram = (sample.T @ sample).toarray().astype(np.float64)  # (V, V): small, exact
+    values, vectors = scipy.linalg.eigh(gram, subset_by_index=[v - k, v - 1])
+    order = np.argsort(values)[::-1]  # largest first
+    values, vectors = values[order], vectors[:, order]
+    vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])  # deterministic signs
+    return vectors.astype(np.float32), values / np.trace(gram)
+
+
+def fit_semantic(outputs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA scores (F × k) of finite functions' outputs after sign·log1p and z-scoring, and explained ratios."""
+    f, g = outputs.shape
+    rank = min(f, g)
+    if k > rank:
+        raise GensynthError(f"--k-sem {k} exceeds the rank available ({rank} = min(finite functions {f}, grid points {g})). Use --k-sem {rank} or less.")
+    t = np.sign(outputs) * np.log1p(np.abs(outputs))  # heavy tails: 1e6 → 13.8
+    std = t.std(axis=0)
+    z = (t - t.mean(axis=0)) / np.where(std > 0, std, 1.0)  # a constant grid point carries no information
+    u, s, vt = np.linalg.svd(z, full_matrices=False)
+    signs = np.sign(vt[np.arange(k), np.abs(vt[:k]).argmax(axis=1)])  # deterministic signs
+    scores = (u[:, :k] * s[:k]) * signs
+    return scores.astype(np.float32), (s[:k] ** 2) / (s**2).sum()
+
+
+def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> EmbedSummary:
+    """Run pq-grams, the syntactic SVD and the semantic PCA on an open warehouse connection."""
+    config.validate()
+    with stages.stage("pq-grams"):
+        dag = read_dag(con)
+        profiles = pqgram_stage.compute_profiles(grammar, dag, config.p, config.q)
+        n_programs = len(dag)
+        del dag
+    with stages.stage("store pq-grams"):
+        pqgram_stage.write_pqgrams(con, grammar, profiles)
+        run_sql(con, "embed/pqgram_macros.sql")
+    with stages.stage("syntactic SVD"):
+        x = weighted_matrix(profiles, n_programs, config.weighting)
+        grams, rows = len(profiles.vocab_codes), len(profiles.program_id)
+        del profiles
+        k_syn = config.k_syn or _default_k("k-syn", min(x.shape))
+        basis, syn_explained = fit_syntactic(x, k_syn, config.seed)
+        syn = np.asarray(x @ basis, dtype=np.float32)  # (N, k_syn)
+        del x
+    with stages.stage("semantic PCA"):
+        fcols = con.execute("SELECT function_id, outputs FROM functions WHERE finite ORDER BY function_id").fetchnumpy()
+        n_functions = con.execute("SELECT count(*) FROM functions").fetchone()[0]
+        function_ids = np.asarray(fcols["function_id"], np.int32)
+        outputs = np.array(list(fcols["outputs"]), dtype=np.float64).reshape(len(function_ids), -1)
+        k_sem = config.k_sem or _default_k("k-sem", min(outputs.shape))
+        sem, sem_explained = fit_semantic(outputs, k_sem)
+    with stages.stage("store coordinates"):
+        run_sql(con, "embed/coords_tables.sql", sizes={"k_syn": k_syn, "k_sem": k_sem})
+        _insert_coords(con, "syn_coords", "program_id", np.arange(n_programs, dtype=np.int32), syn)
+        _insert_coords(con, "sem_coords", "function_id", function_ids, sem)
+        run_sql(con, "views/manifold.sql")
+    summary = EmbedSummary(grams, rows, syn_explained.tolist(), sem_explained.tolist(), int(n_functions - len(function_ids)))
+    write_meta(con, {
+        "pqgram.p": str(config.p), "pqgram.q": str(config.q),
+        "embed.k_syn": str(k_syn), "embed.k_sem": str(k_sem),
+        "embed.seed": str(config.seed), "embed.syn_weighting": config.weighting,
+        "embed.syn_fit_rows": str(min(n_programs, SVD_FIT_ROWS)),
+        "embed.syn_explained": json.dumps([round(v, 6) for v in summary.syn_explained]),
+        "embed.sem_explained": json.dumps([round(v, 6) for v in summary.sem_explained]),
+        "embed.sem_excluded_functions": str(summary.sem_excluded),
+        "embed.pqgram_vocab": str(grams), "embed.pqgram_rows": str(rows),
+    })
+    return summary
+
+
+def _default_k(flag: str, rank: int) -> int:
+    """DEFAULT_K, or the rank available when it is smaller (with a notice)."""
+    if rank >= DEFAULT_K:
+        return DEFAULT_K
+    from gensynth.progress import console
+
+    console.print(f"[yellow]Notice:[/] only rank {rank} is available for --{flag}; using {max(rank, 1)} dimensions instead of {DEFAULT_K}.")
+    return max(rank, 1)
+
+
+def _insert_coords(con, table: str, id_col: str, ids: np.ndarray, coords: np.ndarray) -> None:
+    """Insert (id, coords FLOAT[k], radius) rows; radius = distance to the mean of coords."""
+    centred = coords.astype(np.float64) - coords.astype(np.float64).mean(axis=0)
+    columns = {"id": ids, "radius": np.sqrt((centred**2).sum(axis=1))}
+    columns |= {f"c{j}": np.ascontiguousarray(coords[:, j]) for j in range(coords.shape[1])}
+    con.register("coord_cols", columns)
+    try:
+        run_sql(con, f"embed/insert_{table}.sql")
+    finally:
+        con.unregister("coord_cols")

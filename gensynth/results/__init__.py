@@ -1,0 +1,1 @@
+"""Results tables (runs, metrics, predictions): migrations, run directories, ingestion."""

@@ -1,0 +1,1 @@
+"""Stage 3: train/test splits as SQL: validation, registry, sampling, statistics, export."""

@@ -1,0 +1,1 @@
+"""Stage 4b: search-based and hybrid synthesizers, and tasks beyond the universe."""
