@@ -2,7 +2,7 @@
 --
 -- Unlike the derived tables of sql/schema.sql these cannot be regenerated (a run costs
 -- compute), so they are never dropped and rebuilt: this file is migration
--- '0001_results_tables' (gensynth/results.py), and any later change to these tables is
+-- '0001_results_tables' (gensynth/results/migrations.py), and any later change to these tables is
 -- a new, named migration recorded in `schema_migrations`.
 --
 -- Rows are written by ingestion only: a run writes its results into its run directory

@@ -185,3 +185,15 @@ def test_results_survive_a_rebuild_through_carry_over(wh, tmp_path):
         assert new.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     finally:
         new.close()
+
+
+def test_schema_migrations_is_created_by_its_sql_file():
+    text = (SQL_DIR / "migrations" / "schema_migrations.sql").read_text()
+    assert text.startswith("--")
+    body = re.search(r"CREATE TABLE IF NOT EXISTS schema_migrations \((.*?)\n\);", text, re.S).group(1)
+    lines = [ln.strip() for ln in body.strip().splitlines() if ln.strip()]
+    assert len(lines) == 2 and all(re.search(r"--\s*\S", ln) for ln in lines)
+    con = duckdb.connect()
+    migrate(con)
+    assert con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'schema_migrations' "
+                       "ORDER BY column_index").fetchall() == [("name",), ("applied_at",)]

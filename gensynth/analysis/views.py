@@ -106,14 +106,6 @@ def install_analysis_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [o.name for o in objects]
 
 
-def analysis_installed(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every analysis object exists in the warehouse."""
-    have = {r[0] for r in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' "
-        "UNION ALL SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
-    return {f.stem for f in ANALYSIS_DIR.glob("*.sql")} <= have
-
-
 def column_docs(obj: AnalysisObject) -> dict[str, str]:
     """Selected (or declared) column -> its trailing comment ('' when undocumented)."""
     import sqlglot

@@ -1,0 +1,150 @@
+"""Run directories: where a run writes its results before they are ingested into the warehouse.
+
+DuckDB lets one process write a file at a time, and any open reader (a `duckdb` shell, a
+notebook) blocks every writer. So a run never writes the warehouse while it works: it
+writes its results into its own directory, ``runs/<run_id>/results/`` (parquet files and a
+manifest, built in an in-memory DuckDB by the migrations): a complete new folder
+``results.<id>/`` is written, then the ``results`` symlink is swapped to it, so a reader
+always sees one complete version. ``gensynth.results.ingest`` copies them into the
+warehouse.
+
+Run directories live in ``runs/`` next to the warehouse file (see ``runs_root``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from gensynth.results.migrations import MIGRATIONS, RESULT_TABLES, quote_path
+from gensynth.warehouse import sql_text
+
+
+def runs_root(warehouse: Path) -> Path:
+    """Directory holding the run directories of a warehouse: ``<warehouse dir>/runs``."""
+    return Path(warehouse).resolve().parent / "runs"
+
+
+@contextlib.contextmanager
+def run_file_lock(run_dir: Path, name: str = "ingest.lock", wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive advisory lock on a file in the run directory (released at exit or death).
+
+    Yields True when held; with ``wait=False`` yields False at once if another process
+    holds it. Lock order, to rule out deadlock: a process that holds (or waits for) the
+    warehouse may wait for a run's lock, never the other way round; a run's lock is
+    held only for file work (``write_results``) or inside an open warehouse connection.
+    """
+    fd = os.open(Path(run_dir) / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def write_results(run_dir: Path, run_row: dict, metric_rows: list[tuple[int, str, float | None]],
+                  prediction_files: list[Path]) -> str:
+    """Write a complete results version of a run into ``run_dir/results`` (atomic swap).
+
+    ``run_row`` holds the ``runs`` columns (``ingested_at`` is set on ingestion);
+    ``metric_rows`` are (step, name, value); ``prediction_files`` are parquet files with
+    the ``predictions`` columns. Returns the new results id.
+    """
+    run_dir = Path(run_dir)
+    results_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
+    with run_file_lock(run_dir):  # file work only: never waits for the warehouse while holding it
+        target = run_dir / f"results.{results_id}"
+        tmp = run_dir / f".results.{results_id}.tmp"
+        tmp.mkdir()
+        con = duckdb.connect()
+        try:
+            for migration in MIGRATIONS:  # the in-memory tables match the warehouse's latest schema
+                con.execute(sql_text(migration.sql_file))
+            row = {**run_row, "ingested_at": dt.datetime.now(dt.timezone.utc)}
+            cols = [c for c in row if c in _columns(con, "runs")]
+            con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [_json_if_needed(row[c]) for c in cols])
+            if metric_rows:
+                con.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                                [(run_row["run_id"], int(s), n, _finite_or_none(v)) for s, n, v in metric_rows])
+            for f in prediction_files:
+                con.execute(f"INSERT INTO predictions BY NAME SELECT * FROM read_parquet('{quote_path(f)}')")
+            for t in RESULT_TABLES:
+                con.execute(f"COPY {t} TO '{quote_path(tmp / (t + '.parquet'))}' (FORMAT parquet)")
+            counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RESULT_TABLES}
+        finally:
+            con.close()
+        (tmp / "manifest.json").write_text(json.dumps({"results_id": results_id, "run_id": run_row["run_id"],
+                                                       "status": run_row["status"], "rows": counts}, indent=2))
+        os.rename(tmp, target)
+        link_tmp = run_dir / f".results.{results_id}.link"
+        os.symlink(target.name, link_tmp)
+        os.replace(link_tmp, run_dir / "results")  # the atomic step: readers see old or new
+        for old in run_dir.glob("results.*"):
+            if old.name != target.name and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        for stale in run_dir.glob(".results.*"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    return results_id
+
+
+def results_manifest(run_dir: Path) -> dict | None:
+    """The manifest of a run directory's current results, or None if it has none."""
+    path = Path(run_dir) / "results" / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def ingested_marker(run_dir: Path) -> dict | None:
+    """What was last ingested from this run directory (results id, time), or None."""
+    try:
+        return json.loads((Path(run_dir) / "ingested.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_pending(run_dir: Path) -> bool:
+    """Whether the run directory holds results not yet ingested into the warehouse."""
+    manifest = results_manifest(run_dir)
+    if manifest is None:
+        return False
+    marker = ingested_marker(run_dir)
+    return marker is None or marker.get("results_id") != manifest["results_id"]
+
+
+def run_dirs(warehouse: Path) -> list[Path]:
+    """Every run directory of a warehouse, oldest first (run ids sort by start time)."""
+    root = runs_root(warehouse)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def _json_if_needed(v):
+    return json.dumps(v) if isinstance(v, (dict, list)) else v
+
+
+def _finite_or_none(v):
+    if v is None:
+        return None
+    v = float(v)
+    return v if v == v and abs(v) != float("inf") else None
