@@ -30,7 +30,8 @@ EXPECTED = {
              ("examples_seen", "BIGINT"), ("tokens_seen", "BIGINT"), ("steps", "INTEGER"), ("wall_time_s", "DOUBLE"),
              ("device", "VARCHAR"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"), ("checkpoint", "VARCHAR"),
              ("status", "VARCHAR"), ("error", "VARCHAR"), ("started_at", "TIMESTAMP WITH TIME ZONE"),
-             ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE")],
+             ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE"),
+             ("results_id", "VARCHAR")],  # + migration 0003_runs_results_id
     "metrics": [("run_id", "VARCHAR"), ("step", "INTEGER"), ("name", "VARCHAR"), ("value", "DOUBLE")],
     "predictions": [("run_id", "VARCHAR"), ("view", "VARCHAR"), ("role", "VARCHAR"), ("program_id", "INTEGER"),
                     ("decoding", "VARCHAR"), ("sample_index", "INTEGER"), ("predicted", "VARCHAR"),
@@ -197,3 +198,33 @@ def test_schema_migrations_is_created_by_its_sql_file():
     migrate(con)
     assert con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'schema_migrations' "
                        "ORDER BY column_index").fetchall() == [("name",), ("applied_at",)]
+
+
+def test_stored_is_read_from_the_warehouse_not_from_markers(wh):
+    from gensynth.results.ingest import storage_state, stored_runs
+
+    run_dir = fake_run(wh)
+    assert ingest_run(wh, run_dir).state == "ingested"
+
+    def state():
+        con = connect(wh, read_only=True)
+        try:
+            return storage_state(run_dir, stored_runs(con))
+        finally:
+            con.close()
+
+    assert state() == "stored"
+    con = connect(wh)
+    con.execute("UPDATE runs SET results_id = NULL")  # a row ingested before migration 0003: counts decide
+    con.close()
+    assert state() == "stored"
+    con = connect(wh)
+    con.execute("DELETE FROM predictions WHERE program_id = 0")  # the warehouse lost a row the run has
+    con.close()
+    assert state() == "other version stored" and not is_pending(run_dir)  # the marker cannot see it
+    assert [o.state for o in sync(wh)] == ["ingested"] and state() == "stored"
+    assert counts(wh, run_dir.name) == (1, 2, 5)
+    con = connect(wh)
+    con.execute("DELETE FROM runs")
+    con.close()
+    assert state() == "not stored"

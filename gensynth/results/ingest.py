@@ -44,7 +44,7 @@ from gensynth.results.rundirs import (  # noqa: F401 (re-exported)
     runs_root,
     write_results,
 )
-from gensynth.warehouse import check_schema_version, connect
+from gensynth.warehouse import check_schema_version, connect, sql_text
 
 # Seconds a run keeps retrying a locked warehouse before leaving its results pending.
 INGEST_TIMEOUT_S = 60.0
@@ -97,9 +97,69 @@ class IngestOutcome:
     run_id: str
     state: str
     """'ingested', 'pending' (warehouse locked; retry with `gensynth runs sync`),
-    'refused' (from another warehouse build), 'busy' (another process holds the run's
-    results; it ingests them) or 'empty' (no results yet)."""
+    'refused' (from another universe: see sql/analysis/finished_runs.sql), 'busy' (another
+    process holds the run's results; it ingests them) or 'empty' (no results yet)."""
     message: str = ""
+
+
+# ------------------------------------------------------------------ what is stored
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What the warehouse holds of one run (sql/ingest/stored_runs.sql)."""
+
+    run_id: str
+    status: str
+    data_version: str
+    results_id: str | None
+    """The results version ingested (NULL for rows ingested before migration 0003)."""
+    metrics: int
+    predictions: int
+    view: str | None = None
+    size: str | None = None
+
+
+def stored_runs(con: duckdb.DuckDBPyConnection) -> dict[str, StoredRun]:
+    """Every run the warehouse holds, by run id ({} when it has no results tables). Read-only."""
+    if not has_results_tables(con):
+        return {}
+    cur = con.execute(sql_text("ingest/stored_runs.sql"))
+    names = [d[0] for d in cur.description]
+    out = {}
+    for row in cur.fetchall():
+        r = dict(zip(names, row))
+        out[r["run_id"]] = StoredRun(r["run_id"], r["status"], r["data_version"], r.get("results_id"),
+                                     int(r["metrics"]), int(r["predictions"]), r.get("view"), r.get("size"))
+    return out
+
+
+def storage_state(run_dir: Path, stored: dict[str, StoredRun]) -> str:
+    """Whether a run directory's current results are in the warehouse, judged from the warehouse.
+
+    'stored' (this results version is there), 'not stored' (the warehouse has no row of
+    the run), 'other version stored' (it holds an older or other results version) or
+    'no results' (the directory has none yet). Rows ingested before migration 0003 carry
+    no results id: their row counts and status are compared with the manifest instead.
+    """
+    manifest = results_manifest(run_dir)
+    if manifest is None:
+        return "no results"
+    s = stored.get(Path(run_dir).name)
+    if s is None:
+        return "not stored"
+    if s.results_id is not None:
+        return "stored" if s.results_id == manifest["results_id"] else "other version stored"
+    rows = manifest.get("rows", {})
+    same = (s.status == manifest.get("status") and s.metrics == rows.get("metrics")
+            and s.predictions == rows.get("predictions"))
+    return "stored" if same else "other version stored"
+
+
+def current_data_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's meta 'data_version': the universe its program ids belong to."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    return row[0] if row else None
 
 
 def ingest_run(warehouse: Path, run_dir: Path, timeout: float = INGEST_TIMEOUT_S,
@@ -137,7 +197,7 @@ def _ingest_locked(warehouse: Path, run_dir: Path, con: duckdb.DuckDBPyConnectio
     res = (run_dir / "results").resolve()
     files = {t: _sql_str(res / f"{t}.parquet") for t in RESULT_TABLES}
     run_version = con.execute(f"SELECT data_version FROM read_parquet('{files['runs']}')").fetchone()[0]
-    wh_version = (con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone() or [None])[0]
+    wh_version = current_data_version(con)
     if run_version != wh_version:
         return IngestOutcome(run_id, "refused",
                              f"run {run_id} was trained on warehouse data version {run_version}, but "
@@ -149,6 +209,7 @@ def _ingest_locked(warehouse: Path, run_dir: Path, con: duckdb.DuckDBPyConnectio
         for t in RESULT_TABLES:
             con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
         con.execute(f"INSERT INTO runs BY NAME SELECT * REPLACE (now() AS ingested_at) FROM read_parquet('{files['runs']}')")
+        con.execute("UPDATE runs SET results_id = ? WHERE run_id = ?", [manifest["results_id"], run_id])
         for t in ("metrics", "predictions"):
             con.execute(f"INSERT INTO {t} BY NAME SELECT * FROM read_parquet('{files[t]}')")
         con.execute("COMMIT")
@@ -167,20 +228,25 @@ def _ingest_locked(warehouse: Path, run_dir: Path, con: duckdb.DuckDBPyConnectio
 
 def sync(warehouse: Path, timeout: float = INGEST_TIMEOUT_S, everything: bool = False,
          run_ids: list[str] | None = None) -> list[IngestOutcome]:
-    """Ingest every pending run directory (or, with ``everything``, every one) of a warehouse.
+    """Ingest every run directory whose results the warehouse does not hold (or, with ``everything``, every one).
 
-    Holds one write connection for the whole batch; if the warehouse stays locked, every
-    run stays pending. ``run_ids`` limits the runs considered.
+    "Holds" is decided from the warehouse itself (``storage_state``), not from markers in
+    the run directories, so a warehouse restored from an older copy gets its missing runs
+    back. Holds one write connection for the whole batch; if the warehouse stays locked,
+    the runs whose markers say pending are reported 'pending' (the others cannot be
+    checked). ``run_ids`` limits the runs considered.
     """
     dirs = [d for d in run_dirs(warehouse) if (run_ids is None or d.name in run_ids)]
-    todo = [d for d in dirs if results_manifest(d) is not None and (everything or is_pending(d))]
-    if not todo:
+    dirs = [d for d in dirs if results_manifest(d) is not None]
+    if not dirs:
         return []
     try:
         con = connect_retrying(warehouse, read_only=False, timeout=timeout)
     except WarehouseBusy as exc:
-        return [IngestOutcome(d.name, "pending", str(exc)) for d in todo]
+        return [IngestOutcome(d.name, "pending", str(exc)) for d in dirs if everything or is_pending(d)]
     try:
+        stored = stored_runs(con)
+        todo = [d for d in dirs if everything or storage_state(d, stored) != "stored"]
         # A run whose lock is held is being written or ingested by its owner right now: skip it.
         return [ingest_run(warehouse, d, con=con, wait_for_run=False) for d in todo]
     finally:

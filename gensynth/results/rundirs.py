@@ -73,7 +73,7 @@ def write_results(run_dir: Path, run_row: dict, metric_rows: list[tuple[int, str
         try:
             for migration in MIGRATIONS:  # the in-memory tables match the warehouse's latest schema
                 con.execute(sql_text(migration.sql_file))
-            row = {**run_row, "ingested_at": dt.datetime.now(dt.timezone.utc)}
+            row = {**run_row, "results_id": results_id, "ingested_at": dt.datetime.now(dt.timezone.utc)}
             cols = [c for c in row if c in _columns(con, "runs")]
             con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [_json_if_needed(row[c]) for c in cols])

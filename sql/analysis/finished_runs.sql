@@ -1,7 +1,17 @@
--- finished_runs: every run that finished, with the facts the analysis views group by
--- pulled out of runs.config once. Runs still 'running' (including runs that were killed
--- outright and never resumed) and 'failed' runs are left out: every other analysis view
--- reads runs through this one, so none of them counts an unfinished run.
+-- finished_runs: every run that finished on the current universe, with the facts the
+-- analysis views group by pulled out of runs.config once. Every other analysis view reads
+-- runs through this one, so the rules below hold for all of them:
+--
+-- * Only finished runs. Runs still 'running' (including runs that were killed outright
+--   and never resumed) and 'failed' runs are left out.
+-- * Only runs of the current universe: runs.data_version equal to meta 'data_version'.
+--   A program_id means a program of the universe (grammar, max-ops, manifolds) a run was
+--   computed on; after a rebuild with another grammar or --max-ops the same id names
+--   another program, so runs of other universes are never joined to this one's programs,
+--   manifolds or nearest_train. They stay in runs / metrics / predictions untouched
+--   (a rebuild carries every stored run over) and `gensynth runs list --all` shows them
+--   with their data version. Ingestion follows the same rule: it stores a run directory
+--   only into a warehouse of the run's own universe.
 --
 -- Training runs (`gensynth train`) have no config.method and are 'transformer'; search
 -- runs (`gensynth solve`) record config.method ('enumerative', 'sample_verify', 'hybrid')
@@ -29,4 +39,5 @@ SELECT
     split_sql_hash,                                                   -- sha256 of the split SQL the run trained on (NULL if unrecorded)
     finished_at                                                       -- when the run finished
 FROM runs
-WHERE status = 'finished';
+WHERE status = 'finished'
+  AND data_version = (SELECT value FROM meta WHERE key = 'data_version');
