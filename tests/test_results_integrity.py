@@ -145,3 +145,28 @@ def test_a_restored_older_warehouse_shows_runs_as_not_stored_and_sync_ingests_th
     out = cli("runs", "list", "-w", wh)
     assert "no: run" not in out.output
     assert "Nothing pending" in cli("runs", "sync", "-w", wh).output
+
+
+# --------------------------------------------------------------- copied run directories
+
+
+def test_a_copied_run_directory_is_quarantined_and_blocks_nothing(env):
+    from gensynth.results.ingest import run_dirs, runs_root
+
+    wh, run_id, _ = env
+    root = runs_root(wh)
+    shutil.copytree(root / run_id, root / f"{run_id}-copy", symlinks=True)  # cp -r runs/RUN runs/RUN-copy
+    out = cli("runs", "sync", "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert "quarantined" in out.output and f"{run_id}-copy" in out.output
+    moved = root / "quarantine" / f"{run_id}-copy"
+    assert moved.is_dir() and "belongs to run" in (moved / "QUARANTINED.txt").read_text()
+    assert [d.name for d in run_dirs(wh)] == [run_id]
+    assert q(wh, "SELECT count(*) FROM runs") == [(1,)]
+    # A later train (which ingests leftovers at its end) is not blocked by another copy either.
+    shutil.copytree(root / run_id, root / f"{run_id}-copy2", symlinks=True)
+    s = _train(wh, steps=2)
+    assert s.status == "finished" and s.ingest == "ingested"
+    assert (root / "quarantine" / f"{run_id}-copy2").is_dir()
+    assert q(wh, "SELECT count(*) FROM runs WHERE status = 'finished'") == [(2,)]
+    assert "Nothing pending" in cli("runs", "sync", "-w", wh).output

@@ -253,5 +253,8 @@ def runs_sync(
     if foreign:
         console.print(f"{len(foreign)} run directory(ies) of another universe left where they are, not ingested "
                       f"({', '.join(o.run_id for o in foreign)}); see `gensynth runs list --all`.")
+    if any(o.state == "failed" for o in outcomes):
+        raise GensynthError("Some run directories could not be ingested (named above); the others were. Fix or move "
+                            "those directories and rerun `gensynth runs sync`.")
     if any(o.state == "pending" for o in outcomes):
         raise GensynthError("Some results are still pending: the warehouse stayed locked. Close other programs using it and rerun `gensynth runs sync`.")

@@ -36,6 +36,8 @@ from gensynth.results.migrations import (  # noqa: F401 (re-exported)
     quote_path,
 )
 from gensynth.results.rundirs import (  # noqa: F401 (re-exported)
+    quarantine,
+    run_dir_problem,
     ingested_marker,
     is_pending,
     results_manifest,
@@ -98,7 +100,9 @@ class IngestOutcome:
     state: str
     """'ingested', 'pending' (warehouse locked; retry with `gensynth runs sync`),
     'refused' (from another universe: see sql/analysis/finished_runs.sql), 'busy' (another
-    process holds the run's results; it ingests them) or 'empty' (no results yet)."""
+    process holds the run's results; it ingests them), 'quarantined' (its name, config and
+    result files disagree: moved to runs/quarantine/), 'failed' (an error while ingesting; only
+    from ``sync``, which goes on with the other runs) or 'empty' (no results yet)."""
     message: str = ""
 
 
@@ -175,6 +179,15 @@ def ingest_run(warehouse: Path, run_dir: Path, timeout: float = INGEST_TIMEOUT_S
     run_id = run_dir.name
     if results_manifest(run_dir) is None:
         return IngestOutcome(run_id, "empty", "no results written yet")
+    with run_file_lock(run_dir, wait=wait_for_run) as held:  # file work only (see run_file_lock)
+        if not held:
+            return IngestOutcome(run_id, "busy", "another process is writing or ingesting this run's results")
+        problem = run_dir_problem(run_dir)
+        if problem is not None:
+            moved = quarantine(run_dir, f"run directory '{run_dir}' does not match its contents: {problem}")
+            return IngestOutcome(run_id, "quarantined",
+                                 f"run directory '{run_dir}' was not ingested: {problem} (copied or renamed by hand?). "
+                                 f"It was moved to '{moved}'; see QUARANTINED.txt there.")
     own = con is None
     try:
         if own:  # the warehouse first, then the run's lock (see run_file_lock)
@@ -248,7 +261,15 @@ def sync(warehouse: Path, timeout: float = INGEST_TIMEOUT_S, everything: bool = 
         stored = stored_runs(con)
         todo = [d for d in dirs if everything or storage_state(d, stored) != "stored"]
         # A run whose lock is held is being written or ingested by its owner right now: skip it.
-        return [ingest_run(warehouse, d, con=con, wait_for_run=False) for d in todo]
+        # One run's failure never stops the others (its transaction was rolled back).
+        out = []
+        for d in todo:
+            try:
+                out.append(ingest_run(warehouse, d, con=con, wait_for_run=False))
+            except (duckdb.Error, OSError) as exc:
+                out.append(IngestOutcome(d.name, "failed", f"run directory '{d}' could not be ingested: "
+                                                           f"{str(exc).splitlines()[0]}"))
+        return out
     finally:
         con.close()
 

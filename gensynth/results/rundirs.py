@@ -135,6 +135,65 @@ def run_dirs(warehouse: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
 
 
+QUARANTINE_DIR = "quarantine"  # under runs/: run directories whose name, config and results disagree
+
+
+def run_dir_problem(run_dir: Path) -> str | None:
+    """Why a run directory's name, its config and its result files disagree; None when they agree.
+
+    A run directory is named after its run id; its ``config.json`` (when it records a
+    ``run_id``), its results manifest and every row of its result files must name that
+    same run, and its ``runs`` file must hold exactly one row. A directory copied or
+    renamed by hand (``cp -r runs/RUN runs/RUN-copy``) fails this check.
+    """
+    run_dir = Path(run_dir)
+    name = run_dir.name
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return f"its config.json cannot be read ({exc})"
+    if isinstance(cfg, dict) and cfg.get("run_id") not in (None, name):
+        return f"its config.json belongs to run '{cfg['run_id']}'"
+    manifest = results_manifest(run_dir)
+    if manifest is None:
+        return None  # no results yet: nothing to ingest, nothing to disagree with
+    if manifest.get("run_id") != name:
+        return f"its results manifest belongs to run '{manifest.get('run_id')}'"
+    res = (run_dir / "results").resolve()
+    con = duckdb.connect()
+    try:
+        for t in RESULT_TABLES:
+            f = res / f"{t}.parquet"
+            if not f.is_file():
+                return f"its results folder has no {t}.parquet"
+            ids, n = con.execute(f"SELECT list(DISTINCT run_id), count(*) FROM read_parquet('{quote_path(f)}')").fetchone()
+            if t == "runs" and n != 1:
+                return f"its runs.parquet holds {n} rows instead of one"
+            if ids and set(ids) != {name}:
+                return f"its {t}.parquet holds rows of run(s) {', '.join(sorted(map(str, set(ids) - {name})))}"
+    except duckdb.Error as exc:
+        return f"its result files cannot be read ({str(exc).splitlines()[0]})"
+    finally:
+        con.close()
+    return None
+
+
+def quarantine(run_dir: Path, reason: str) -> Path:
+    """Move a run directory aside, into ``runs/quarantine/``, with a QUARANTINED.txt saying why."""
+    run_dir = Path(run_dir)
+    target_root = run_dir.parent / QUARANTINE_DIR
+    target_root.mkdir(exist_ok=True)
+    target = target_root / run_dir.name
+    if target.exists():
+        target = target_root / f"{run_dir.name}.{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+    os.rename(run_dir, target)
+    (target / "QUARANTINED.txt").write_text(
+        f"Moved here from {run_dir} on {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}:\n"
+        f"{reason}.\nIts results were not ingested. If it is a real run, give the directory the run id its "
+        f"config.json and results name and move it back to {run_dir.parent}; otherwise delete it.\n")
+    return target
+
+
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
 
