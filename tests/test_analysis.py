@@ -35,7 +35,7 @@ from gensynth.analysis.proximity import nearest_brute, nearest_kdtree, pqgram_ne
 
 ROOT = Path(__file__).resolve().parents[1]
 DUCKDB_CLI = Path(sys.executable).with_name("duckdb")
-VIEWS = ("finished_runs", "pass_at_k", "ood_drop", "density_matrix", "scaling", "method_comparison",
+VIEWS = ("finished_runs", "analysed_predictions", "pass_at_k", "ood_drop", "density_matrix", "scaling", "method_comparison",
          "proximity", "proximity_summary")
 # Density runs: (train strategy, seed) -> programs solved out of 4 per test role
 # (natural, syntactic, semantic, diverse).
@@ -211,7 +211,9 @@ def test_install_is_idempotent_and_creates_the_results_tables(tmp_path, warehous
     # A warehouse that never received a run has no results tables: installing creates them.
     path = tmp_path / "fresh.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    from gensynth.warehouse import run_sql
+
+    run_sql(con, "schema.sql")  # the derived tables of a build (meta, programs, ...), empty: the views read programs
     install_analysis_views(con)
     install_analysis_views(con)
     for v in VIEWS:
@@ -489,3 +491,50 @@ def test_every_view_runs_in_the_duckdb_cli(warehouse):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ood-a,0.75,0.6", "ood-b,0.0,0.0"]
+
+
+# ------------------------------------------------------- pass@1 that one constant can fake
+
+
+def test_one_constant_cannot_fake_pass_at_1(copy, tmp_path):
+    """Every answer is the constant 1: pass@1 counts the programs of that one function, the new columns see through it."""
+    con = duckdb.connect(str(copy))
+    try:
+        one_fn = con.execute("SELECT function_id FROM programs WHERE prefix = '1'").fetchone()[0]
+        ones = [r[0] for r in con.execute("SELECT program_id FROM programs WHERE function_id = ? ORDER BY program_id "
+                                          "LIMIT 6", [one_fn]).fetchall()]
+        others = [r[0] for r in con.execute("SELECT min(program_id) FROM programs WHERE function_id <> ? GROUP BY function_id "
+                                            "ORDER BY 1 LIMIT 4", [one_fn]).fetchall()]
+        assert len(ones) == 6 and len(others) == 4
+        add_run(con, "const-1", "split_support_syntactic")
+        rows = [f"('const-1', 'split_support_syntactic', 'test_ood', {pid}, 'greedy', 0, '1', true, {pid in ones}, false, "
+                f"{pid in ones}, -1.0)" for pid in ones + others]
+        con.execute("INSERT INTO predictions (run_id, view, role, program_id, decoding, sample_index, predicted, parsed, "
+                    "passed, exact_match, offgrid_passed, logprob) VALUES " + ", ".join(rows))
+        r = one(con, "SELECT * FROM pass_at_k WHERE run_id = 'const-1'")
+    finally:
+        con.close()
+    assert (r["n"], r["pass_at_1"]) == (10, pytest.approx(0.6))  # 6 of 10 programs "solved" by one constant
+    assert r["n_functions"] == 5 and r["function_pass_at_1"] == pytest.approx(1 / 5)  # 1 of 5 functions
+    assert r["top_prediction_share"] == pytest.approx(1.0) and r["top_prediction"] == "1"
+    # A parsed answer outside the universe is its own function; an unparsed one predicts none.
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("UPDATE predictions SET predicted = '+ + + x x x x', passed = false WHERE run_id = 'const-1' "
+                    "AND program_id IN (SELECT unnest(?))", [others[:2]])
+        con.execute("UPDATE predictions SET predicted = '+ x', parsed = false, passed = false WHERE run_id = 'const-1' "
+                    "AND program_id IN (SELECT unnest(?))", [others[2:]])
+        r = one(con, "SELECT top_prediction_share, top_prediction FROM pass_at_k WHERE run_id = 'const-1'")
+        # The train/eval summary warns (it reads the same view).
+        from types import SimpleNamespace
+
+        from gensynth.cli.train import _analysis_rows
+
+        con.close()
+        s = SimpleNamespace(run_id="const-1", view="split_support_syntactic", run_dir=tmp_path)
+        shown, warnings = _analysis_rows([], s, copy)
+    finally:
+        con.close()
+    assert r == {"top_prediction_share": pytest.approx(0.6), "top_prediction": "1"}
+    assert ("top prediction share test_ood", "0.60  WARNING") in shown
+    assert len(warnings) == 1 and "60% of the answers are one function (e.g. `1`)" in warnings[0]

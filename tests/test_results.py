@@ -37,7 +37,12 @@ EXPECTED = {
                     ("decoding", "VARCHAR"), ("sample_index", "INTEGER"), ("predicted", "VARCHAR"),
                     ("parsed", "BOOLEAN"), ("passed", "BOOLEAN"), ("exact_match", "BOOLEAN"),
                     ("offgrid_passed", "BOOLEAN"), ("logprob", "DOUBLE"),
-                    ("candidates", "BIGINT"), ("search_seconds", "DOUBLE")],  # + migration 0002_search_budget
+                    ("candidates", "BIGINT"), ("search_seconds", "DOUBLE"),  # + migration 0002_search_budget
+                    ("eval_id", "VARCHAR"), ("train_program", "BOOLEAN"), ("train_function", "BOOLEAN")],  # + 0004
+    "evaluations": [("run_id", "VARCHAR"), ("eval_id", "VARCHAR"), ("view", "VARCHAR"), ("checkpoint", "VARCHAR"),
+                    ("step", "INTEGER"), ("settings", "JSON"), ("evaluated_at", "TIMESTAMP WITH TIME ZONE"),
+                    ("roles", "JSON"), ("n_programs", "BIGINT"), ("n_predictions", "BIGINT"),
+                    ("train_programs", "BIGINT"), ("train_functions", "BIGINT"), ("scores", "JSON")],  # migration 0004_evaluations
 }
 CREATED_BY_RESULTS_SQL = {"runs": 21, "metrics": 4, "predictions": 12}
 
@@ -228,3 +233,13 @@ def test_stored_is_read_from_the_warehouse_not_from_markers(wh):
     con.execute("DELETE FROM runs")
     con.close()
     assert state() == "not stored"
+
+
+def test_every_migration_file_documents_itself():
+    for m in MIGRATIONS[1:]:
+        text = (SQL_DIR / m.sql_file).read_text()
+        assert text.startswith(f"-- Migration {m.name}:"), m.name
+    text = (SQL_DIR / "migrations" / "0004_evaluations.sql").read_text()
+    body = re.search(r"CREATE TABLE IF NOT EXISTS evaluations \((.*?)\n\);", text, re.S).group(1)
+    for ln in [ln.strip() for ln in body.strip().splitlines() if ln.strip() and not ln.strip().startswith("PRIMARY")]:
+        assert re.search(r"--\s*\S", ln), f"evaluations: column without a comment: {ln}"

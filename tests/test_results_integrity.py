@@ -170,3 +170,63 @@ def test_a_copied_run_directory_is_quarantined_and_blocks_nothing(env):
     assert (root / "quarantine" / f"{run_id}-copy2").is_dir()
     assert q(wh, "SELECT count(*) FROM runs WHERE status = 'finished'") == [(2,)]
     assert "Nothing pending" in cli("runs", "sync", "-w", wh).output
+
+
+# ----------------------------------------------------------- evaluations add, never replace
+
+
+def test_evaluations_add_and_the_views_count_the_most_complete(env):
+    from gensynth.learning.predictions import EvalSettings
+    from gensynth.learning.train import evaluate
+    from gensynth.results.ingest import runs_root
+
+    wh, run_id, _ = env
+    before = q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0]
+    counted = q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? ORDER BY role", [run_id])
+    roles = len(counted)
+    e = evaluate(wh, run_id, settings=EvalSettings(limit=10), quiet=True)  # the issue's `gensynth eval --eval-limit 10`
+    assert e.ingest == "ingested"
+    # The training-time predictions are all still there, next to the new evaluation's.
+    assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == before + 10 * roles
+    evals = q(wh, "SELECT view, n_programs, settings ->> '$.limit' FROM evaluations WHERE run_id = ? ORDER BY n_programs",
+              [run_id])
+    assert [(v, n) for v, n, _ in evals] == [(VIEW, 10 * roles), (VIEW, before)] and evals[0][2] == "10"
+    assert len(list((runs_root(wh) / run_id / "evals" / VIEW / "earlier").iterdir())) == 1
+    # The views count the most complete evaluation: nothing changed there.
+    assert q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? ORDER BY role", [run_id]) == counted
+    # Replacing needs the explicit flag: then only the new evaluation is left, and counted.
+    out = cli("eval", "--run", run_id, "--eval-limit", "10", "--replace", "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == 10 * roles
+    assert q(wh, "SELECT count(*) FROM evaluations WHERE run_id = ?", [run_id]) == [(1,)]
+    assert {r[0] for r in q(wh, "SELECT n FROM pass_at_k WHERE run_id = ?", [run_id])} == {10}
+
+
+def test_eval_on_another_split_reports_and_excludes_what_the_run_trained_on(env):
+    from gensynth.learning.predictions import EvalSettings
+    from gensynth.learning.train import evaluate
+    from gensynth.results.ingest import runs_root
+
+    wh, run_id, _ = env
+    other = "split_density_natural"
+    tests = tuple(r[0] for r in q(wh, f"SELECT DISTINCT role FROM {other} WHERE role LIKE 'test%' ORDER BY 1"))
+    evaluate(wh, run_id, view=other, settings=EvalSettings(roles=tests), quiet=True)
+    overlap = json.loads((runs_root(wh) / run_id / "evals" / other / "scores.json").read_text())["training_overlap"]
+    # Independently, in SQL: evaluated test programs whose function some train program of the run's split computes.
+    [(n_eval, n_prog, n_func)] = q(wh, f"""
+        WITH tr AS (SELECT program_id, function_id FROM {VIEW} JOIN programs USING (program_id) WHERE role = 'train'),
+             ev AS (SELECT DISTINCT program_id FROM predictions WHERE run_id = ? AND view = ?)
+        SELECT count(*), count(*) FILTER (WHERE program_id IN (SELECT program_id FROM tr)),
+               count(*) FILTER (WHERE function_id IN (SELECT function_id FROM tr))
+        FROM ev JOIN programs USING (program_id)""", [run_id, other])
+    assert (overlap["evaluated_programs"], overlap["train_programs"], overlap["train_functions"]) == (n_eval, n_prog, n_func)
+    assert n_func > 0  # density_natural's test roles were not drawn against this run's training set
+    rows = q(wh, "SELECT sum(n), sum(n_excluded_trained) FROM pass_at_k WHERE run_id = ? AND view = ?", [run_id, other])
+    assert rows == [(n_eval - n_func, n_func)]
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ? AND view = ?", [run_id, other]) == [(n_eval - n_func,)]
+    # The run's own split is its own to define: nothing left out there.
+    assert q(wh, "SELECT sum(n_excluded_trained) FROM pass_at_k WHERE run_id = ? AND view = ?", [run_id, VIEW]) == [(0,)]
+    # `gensynth eval` reports it.
+    out = cli("eval", "--run", run_id, "--view", other, "--eval-roles", ",".join(tests), "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert "in the run's training set" in out.output and f"{n_func:,} by function" in out.output

@@ -182,7 +182,7 @@ def test_eval_on_another_view_with_sampling_and_reevaluation_replaces_rows(wh):
     other = dict(query(wh, "SELECT role, count(*) FROM split_other GROUP BY role"))
     rows = dict(query(wh, "SELECT role, count(*) FROM predictions WHERE view = 'split_other' GROUP BY role"))
     assert rows == {r: n * (1 + 4) for r, n in other.items()}  # greedy + 4 samples per program
-    evaluate(wh, s.run_id, view="split_other", settings=settings, quiet=True)  # again: replaced, not added
+    evaluate(wh, s.run_id, view="split_other", settings=settings, quiet=True, replace=True)  # again, --replace: replaced, not added
     assert dict(query(wh, "SELECT role, count(*) FROM predictions WHERE view = 'split_other' GROUP BY role")) == rows
     assert query(wh, "SELECT count(*) FROM predictions WHERE view = 'split_small'")[0][0] > 0  # own view kept
     # pass@k in metrics agrees with the stored samples (unbiased estimator, by SQL).

@@ -3,7 +3,9 @@
 Every file of ``sql/analysis/`` defines one object named after the file: the
 ``nearest_train`` table (filled by ``gensynth.analysis.proximity``) and the views
 
-* ``finished_runs`` — runs with status 'finished' and the config facts analyses group by;
+* ``finished_runs`` — finished runs of the current universe and the config facts analyses group by;
+* ``analysed_predictions`` — the predictions every view counts: one evaluation per run,
+  view and role (the most complete), with target and predicted functions;
 * ``pass_at_k`` — run × view × role: pass@1 with a Wilson interval, unbiased pass@k;
 * ``ood_drop`` — per run: test_id against each other test role, absolute and relative drop;
 * ``density_matrix`` — train strategy × test strategy pass@1 with each row's spread;
@@ -79,19 +81,19 @@ def analysis_objects() -> list[AnalysisObject]:
 def install_analysis_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create (or replace) every analysis view, and the tables they read if missing.
 
-    Creates the results tables first (gensynth.results.ingest.migrate) when the warehouse never
-    received a run, so the views always bind. One transaction: on failure the warehouse
-    stays as it was. Returns the names installed, in order.
+    Brings the results tables to the latest migration first (gensynth.results.migrations.
+    migrate; creating them when the warehouse never received a run), so the views always bind.
+    One transaction: on failure the warehouse stays as it was. Returns the names installed,
+    in order.
     """
-    from gensynth.results.ingest import has_results_tables, migrate
+    from gensynth.results.migrations import migrate
 
     objects = analysis_objects()
     own = not _in_transaction(con)
     if own:
         con.execute("BEGIN TRANSACTION")
     try:
-        if not has_results_tables(con):
-            migrate(con)
+        migrate(con)  # results tables at the latest migration: the views read its columns
         for obj in objects:
             try:
                 con.execute(obj.text)
@@ -104,6 +106,37 @@ def install_analysis_views(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("ROLLBACK")
         raise
     return [o.name for o in objects]
+
+
+TOP_SHARE_WARN = 0.2  # above this share of one predicted function, pass@1 is flagged
+
+
+def run_role_scores(warehouse: Path, run_id: str, view: str, timeout: float = 5.0) -> list[dict] | None:
+    """pass_at_k's rows of one run on one view (sql/report/run_roles.sql); None if the warehouse is busy now.
+
+    Raises GensynthError when the installed views predate this code.
+    """
+    from gensynth.results.ingest import WarehouseBusy, connect_retrying
+    from gensynth.warehouse import sql_text
+
+    try:
+        con = connect_retrying(warehouse, read_only=True, timeout=timeout)
+    except WarehouseBusy:
+        return None
+    try:
+        if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'pass_at_k'").fetchone()[0]:
+            return None
+        con.execute("SET VARIABLE run_id = ?", [run_id])
+        con.execute("SET VARIABLE view = ?", [view])
+        try:
+            cur = con.execute(sql_text("report/run_roles.sql"))
+        except duckdb.BinderException:
+            raise GensynthError("The warehouse's analysis views are older than this gensynth (pass_at_k lacks its new "
+                                "columns); `gensynth proximity` or `gensynth report` reinstalls them.") from None
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
 
 
 def column_docs(obj: AnalysisObject) -> dict[str, str]:

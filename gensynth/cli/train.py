@@ -90,7 +90,7 @@ def train_cmd(
         config = _run_config(args)
         summary = stage.train(path, config, quiet=quiet)
     if summary.status != "ddp-worker":
-        _print_summary("gensynth train", summary)
+        _print_summary("gensynth train", summary, path)
 
 
 def _run_config(a: dict):
@@ -132,9 +132,10 @@ def eval_cmd(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature."),
     eval_roles: Optional[str] = typer.Option(None, "--eval-roles", help="Comma-separated roles (default: all roles of the view)."),
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="At most this many programs per role."),
+    replace_: bool = typer.Option(False, "--replace", help="Delete the run's earlier evaluations of this view (default: keep them; the analysis counts the most complete)."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
-    """Evaluate a finished run on any split's roles (replaces that view's earlier predictions of the run)."""
+    """Evaluate a finished run on any split's roles (adds an evaluation; earlier ones are kept unless --replace)."""
     path = _warehouse(warehouse)
     from dataclasses import replace
 
@@ -152,11 +153,11 @@ def eval_cmd(
         base = replace(base, k=(1,))
     settings = _eval_settings({"eval_roles": eval_roles, "samples": samples, "k": k, "temperature": temperature,
                                "eval_limit": eval_limit}, base)
-    summary = stage.evaluate(path, run, view=view, settings=settings)
-    _print_summary("gensynth eval", summary)
+    summary = stage.evaluate(path, run, view=view, settings=settings, replace=replace_)
+    _print_summary("gensynth eval", summary, path)
 
 
-def _print_summary(title: str, s) -> None:
+def _print_summary(title: str, s, warehouse: Optional[Path] = None) -> None:
     from gensynth.progress import console, summary_table
 
     rows: list[tuple[str, object]] = [("run", s.run_id), ("view", s.view), ("status", s.status)]
@@ -167,11 +168,65 @@ def _print_summary(title: str, s) -> None:
         p = sc.get("pass@1")
         extra = ", ".join(f"{k} {v:.3f}" for k, v in sc.items() if k.startswith("sample_pass@") and v is not None)
         rows.append((f"pass@1 {role}", ("-" if p is None else f"{p:.3f}") + f"  (n={int(sc['n_programs']):,}" + (f"; {extra})" if extra else ")")))
+    overlap = _overlap(s)
+    if overlap:
+        rows.append(("in the run's training set", f"{overlap['train_programs']:,} of {overlap['evaluated_programs']:,} programs; "
+                     f"{overlap['train_functions']:,} by function ({overlap['distinct_train_functions']:,} of "
+                     f"{overlap['evaluated_functions']:,} functions): left out of test roles by the analysis views"))
+    warnings = []
+    if s.ingest == "ingested" and warehouse is not None:
+        rows, warnings = _analysis_rows(rows, s, warehouse)
     rows.append(("results", {"ingested": "in the warehouse",
                              "pending": "PENDING: warehouse locked; run `gensynth runs sync` later",
                              "refused": "NOT ingested: " + s.ingest_message}.get(s.ingest, s.ingest)))
     rows.append(("run directory", str(s.run_dir)))
     console.print(summary_table(title, rows))
+    for w in warnings:
+        console.print(f"[bold yellow]Warning:[/] {w}")
+
+
+def _overlap(s) -> dict | None:
+    import json
+
+    try:
+        return json.loads((Path(s.run_dir) / "evals" / s.view / "scores.json").read_text()).get("training_overlap")
+    except (OSError, ValueError):
+        return None
+
+
+def _analysis_rows(rows: list, s, warehouse: Path) -> tuple[list, list[str]]:
+    """Add the analysis views' function-weighted pass@1 and top-prediction share per role (pass_at_k)."""
+    import json
+
+    from gensynth.analysis.views import TOP_SHARE_WARN, run_role_scores
+
+    try:
+        got = run_role_scores(warehouse, s.run_id, s.view)
+    except GensynthError as exc:
+        return rows + [("function pass@1", f"not shown: {exc}")], []
+    if got is None:
+        return rows + [("function pass@1", "not read: the warehouse is busy (see pass_at_k later)")], []
+    try:
+        mine = json.loads((Path(s.run_dir) / "evals" / s.view / "scores.json").read_text()).get("eval_id")
+    except (OSError, ValueError):
+        mine = None
+    warnings = []
+    for r in got:
+        share = r["top_prediction_share"]
+        fp = "-" if r["function_pass_at_1"] is None else f"{r['function_pass_at_1']:.3f}"
+        rows.append((f"function pass@1 {r['role']}", f"{fp}  ({r['n_functions'] or 0:,} functions, each weighted once)"))
+        rows.append((f"top prediction share {r['role']}", "-" if share is None else
+                     f"{share:.2f}" + ("  WARNING" if share > TOP_SHARE_WARN else "")))
+        if share is not None and share > TOP_SHARE_WARN:
+            warnings.append(f"on {r['role']}, {share:.0%} of the answers are one function (e.g. `{r['top_prediction']}`): "
+                            f"pass@1 there ({r['pass_at_1']:.3f}) is dominated by that one answer; function pass@1 "
+                            f"(each function weighted once) is {fp}.")
+        if r["n_excluded_trained"]:
+            rows.append((f"left out of {r['role']}", f"{r['n_excluded_trained']:,} programs whose function the run trained on"))
+        if mine is not None and r["eval_id"] not in (None, mine):
+            warnings.append(f"for {r['role']} the analysis counts the more complete evaluation {r['eval_id']}, not this one "
+                            f"({mine}); both are kept (`gensynth eval --replace` keeps only the new one).")
+    return rows, warnings
 
 
 # ---------------------------------------------------------------------- runs app

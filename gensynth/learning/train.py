@@ -611,8 +611,16 @@ def _grammar_of(run_dir: Path):
 
 
 def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: EvalSettings | None = None,
-             quiet: bool = False) -> RunSummary:
-    """Evaluate a finished run's checkpoint on a split's roles (its own split by default)."""
+             quiet: bool = False, replace: bool = False) -> RunSummary:
+    """Evaluate a finished run's checkpoint on a split's roles (its own split by default).
+
+    Adds an evaluation: earlier evaluations of the view are kept (``evals/<view>/earlier/``)
+    unless ``replace``, which deletes them. On another split than the run's own, each
+    prediction records whether the run trained on its program or function
+    (``gensynth.results.evaluations.mark_training_overlap``; counts in scores.json).
+    """
+    from gensynth.results.evaluations import drop_evaluations, keep_current, mark_training_overlap, stamp
+
     from gensynth.learning.snapshot import check_split, read_snapshot
     from gensynth.results.ingest import INGEST_TIMEOUT_S, connect_retrying, sync
 
@@ -651,7 +659,14 @@ def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: Ev
                 shutil.rmtree(snap_dir)
             snapshot.write(snap_dir)
         ckpt = run_dir / state["checkpoint_path"]
+        view_dir = run_dir / "evals" / view
+        if replace:  # --replace: the view's earlier evaluations go
+            drop_evaluations(view_dir)
+        else:  # evaluations add: the current one is kept under earlier/
+            keep_current(view_dir)
         scores = _evaluate_into(run_dir, config, cfg["resolved"], ckpt, view, snap_dir, settings)
+        overlap = None if own_view else mark_training_overlap(view_dir / "predictions.parquet", run_dir / "snapshot", snap_dir)
+        stamp(view_dir, overlap=overlap)
         outcome = publish(warehouse, run_dir, timeout=INGEST_TIMEOUT_S)
     sync(warehouse, timeout=START_INGEST_TIMEOUT_S)
     row = run_row(run_dir)
@@ -753,8 +768,11 @@ def metric_rows(run_dir: Path) -> list[tuple[int, str, float | None]]:
 
 def publish(warehouse: Path, run_dir: Path, timeout: float):
     """Write the run's results folder from its directory and try to ingest it."""
+    from gensynth.results.evaluations import evaluation_dirs, stamp
     from gensynth.results.ingest import ingest_run, write_results
 
-    preds = sorted((run_dir / "evals").glob("*/predictions.parquet"))
-    write_results(run_dir, run_row(run_dir), metric_rows(run_dir), preds)
+    evals = evaluation_dirs(run_dir)  # every evaluation, earlier ones included: evaluations add
+    for d in evals:
+        stamp(d)
+    write_results(run_dir, run_row(run_dir), metric_rows(run_dir), [], evaluations=evals)
     return ingest_run(warehouse, run_dir, timeout=timeout)

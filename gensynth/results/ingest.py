@@ -27,6 +27,7 @@ import duckdb
 
 from gensynth.errors import GensynthError
 from gensynth.results.migrations import (  # noqa: F401 (re-exported)
+    CORE_TABLES,
     MIGRATIONS,
     RESULT_TABLES,
     Migration,
@@ -223,8 +224,9 @@ def _ingest_locked(warehouse: Path, run_dir: Path, con: duckdb.DuckDBPyConnectio
             con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
         con.execute(f"INSERT INTO runs BY NAME SELECT * REPLACE (now() AS ingested_at) FROM read_parquet('{files['runs']}')")
         con.execute("UPDATE runs SET results_id = ? WHERE run_id = ?", [manifest["results_id"], run_id])
-        for t in ("metrics", "predictions"):
-            con.execute(f"INSERT INTO {t} BY NAME SELECT * FROM read_parquet('{files[t]}')")
+        for t in RESULT_TABLES[1:]:
+            if t in CORE_TABLES or (res / f"{t}.parquet").is_file():  # later tables: absent from older run directories
+                con.execute(f"INSERT INTO {t} BY NAME SELECT * FROM read_parquet('{files[t]}')")
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):

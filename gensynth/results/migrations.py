@@ -15,8 +15,9 @@ import duckdb
 from gensynth.warehouse import sql_text
 
 # Every results table, in the order rows are written. runs, metrics and predictions exist
-# since migration 0001; later tables are optional in warehouses written before them.
-RESULT_TABLES = ("runs", "metrics", "predictions")
+# since migration 0001 (CORE_TABLES); later tables may be missing from warehouses and run
+# directories written before them.
+RESULT_TABLES = ("runs", "metrics", "predictions", "evaluations")
 CORE_TABLES = ("runs", "metrics", "predictions")
 
 
@@ -36,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_results_tables", "results.sql"),
     Migration("0002_search_budget", "migrations/0002_search_budget.sql"),
     Migration("0003_runs_results_id", "migrations/0003_runs_results_id.sql"),
+    Migration("0004_evaluations", "migrations/0004_evaluations.sql"),
 )
 
 

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import duckdb
 
-from gensynth.results.migrations import MIGRATIONS, RESULT_TABLES, quote_path
+from gensynth.results.migrations import CORE_TABLES, MIGRATIONS, RESULT_TABLES, quote_path
 from gensynth.warehouse import sql_text
 
 
@@ -56,13 +56,18 @@ def run_file_lock(run_dir: Path, name: str = "ingest.lock", wait: bool = True) -
 
 
 def write_results(run_dir: Path, run_row: dict, metric_rows: list[tuple[int, str, float | None]],
-                  prediction_files: list[Path]) -> str:
+                  prediction_files: list[Path], evaluations: list[Path] = ()) -> str:
     """Write a complete results version of a run into ``run_dir/results`` (atomic swap).
 
     ``run_row`` holds the ``runs`` columns (``ingested_at`` is set on ingestion);
     ``metric_rows`` are (step, name, value); ``prediction_files`` are parquet files with
-    the ``predictions`` columns. Returns the new results id.
+    the ``predictions`` columns (rows of no recorded evaluation, e.g. a search run's);
+    ``evaluations`` are stamped evaluation directories (``gensynth.results.evaluations``),
+    each giving its predictions with their eval_id and an ``evaluations`` row. Returns the
+    new results id.
     """
+    from gensynth.results.evaluations import insert_evaluation
+
     run_dir = Path(run_dir)
     results_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
     with run_file_lock(run_dir):  # file work only: never waits for the warehouse while holding it
@@ -82,6 +87,8 @@ def write_results(run_dir: Path, run_row: dict, metric_rows: list[tuple[int, str
                                 [(run_row["run_id"], int(s), n, _finite_or_none(v)) for s, n, v in metric_rows])
             for f in prediction_files:
                 con.execute(f"INSERT INTO predictions BY NAME SELECT * FROM read_parquet('{quote_path(f)}')")
+            for d in evaluations:
+                insert_evaluation(con, run_row["run_id"], d)
             for t in RESULT_TABLES:
                 con.execute(f"COPY {t} TO '{quote_path(tmp / (t + '.parquet'))}' (FORMAT parquet)")
             counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RESULT_TABLES}
@@ -164,6 +171,8 @@ def run_dir_problem(run_dir: Path) -> str | None:
     try:
         for t in RESULT_TABLES:
             f = res / f"{t}.parquet"
+            if not f.is_file() and t not in CORE_TABLES:
+                continue  # written before that table existed
             if not f.is_file():
                 return f"its results folder has no {t}.parquet"
             ids, n = con.execute(f"SELECT list(DISTINCT run_id), count(*) FROM read_parquet('{quote_path(f)}')").fetchone()

@@ -1,9 +1,19 @@
 -- pass_at_k: how often a run's model solves the programs of each role it was evaluated
--- on, one row per finished run x evaluated view x role.
+-- on, one row per finished run (current universe) x evaluated view x role, counted from
+-- analysed_predictions (one evaluation per run, view and role: the most complete; test
+-- programs whose function the run trained on left out, and counted in n_excluded_trained).
 --
 -- pass@1 comes from the one answer per program: greedy decoding for trained models, the
 -- search's answer for search runs (decoding 'search'; any decoding but 'sampled' counts
 -- as the answer), with a 95% Wilson score interval:  (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n),  z = 1.959964.
+--
+-- Per-program pass@1 lets a common function dominate (one constant predicted for every
+-- task passes on all the programs of that constant). Two columns say whether it does:
+-- function_pass_at_1 weights each distinct target function of the role once (pass@1 of
+-- its programs averaged, then averaged over functions), and top_prediction_share is the
+-- share of the role's answers that are the single most frequent predicted function (the
+-- predicted program's function; an unparsed answer predicts no function: it counts in the
+-- denominator, never as the top one). `gensynth train` and the report warn above 0.2.
 --
 -- pass@k comes from the n sampled predictions of each program, c of them correct, with
 -- the unbiased estimator of Chen et al. (2021):  pass@k = 1 - C(n-c, k) / C(n, k),
@@ -19,16 +29,45 @@ WITH per_program AS (
         p.view,
         p.role,
         p.program_id,
+        any_value(p.eval_id) AS eval_id,
+        coalesce('f' || any_value(p.function_id), 'task ' || p.program_id) AS target_function,
         count(*) FILTER (WHERE p.decoding <> 'sampled') AS n_greedy,
         bool_or(p.passed) FILTER (WHERE p.decoding <> 'sampled') AS greedy_passed,
         bool_or(p.parsed) FILTER (WHERE p.decoding <> 'sampled') AS greedy_parsed,
         bool_or(p.exact_match) FILTER (WHERE p.decoding <> 'sampled') AS greedy_exact,
         bool_or(p.offgrid_passed) FILTER (WHERE p.decoding <> 'sampled') AS greedy_offgrid,
+        min(p.predicted_function) FILTER (WHERE p.decoding <> 'sampled') AS answer_function,
+        min(p.predicted) FILTER (WHERE p.decoding <> 'sampled') AS answer_text,
         count(*) FILTER (WHERE p.decoding = 'sampled') AS n_samples,
         count(*) FILTER (WHERE p.decoding = 'sampled' AND p.passed) AS c_samples
-    FROM predictions AS p
-    JOIN finished_runs AS r USING (run_id)
+    FROM analysed_predictions AS p
+    WHERE NOT p.trained_on
     GROUP BY p.run_id, p.view, p.role, p.program_id
+),
+excluded AS (  -- test programs left out because the run trained on their function
+    SELECT run_id, view, role, count(DISTINCT program_id) AS n_excluded_trained
+    FROM analysed_predictions
+    WHERE trained_on
+    GROUP BY run_id, view, role
+),
+by_function AS (  -- pass@1 of each target function (its programs' answers averaged)
+    SELECT run_id, view, role, target_function, avg(greedy_passed::INTEGER) AS function_pass
+    FROM per_program
+    WHERE n_greedy > 0
+    GROUP BY run_id, view, role, target_function
+),
+functions_scored AS (
+    SELECT run_id, view, role, count(*) AS n_functions,
+           avg(function_pass ORDER BY target_function) AS function_pass_at_1  -- ordered: the same float sum every time
+    FROM by_function
+    GROUP BY run_id, view, role
+),
+top_answer AS (  -- the most frequent predicted function among the role's answers
+    SELECT run_id, view, role, answer_function, count(*) AS n_answers, min(answer_text) AS example
+    FROM per_program
+    WHERE n_greedy > 0 AND answer_function IS NOT NULL
+    GROUP BY run_id, view, role, answer_function
+    QUALIFY row_number() OVER (PARTITION BY run_id, view, role ORDER BY count(*) DESC, answer_function) = 1
 ),
 est AS (
     SELECT
@@ -58,7 +97,8 @@ counts AS (
         avg(est_1) FILTER (WHERE n_samples > 0) AS sample_pass_at_1,
         avg(est_5) FILTER (WHERE n_samples > 0) AS p5,
         avg(est_10) FILTER (WHERE n_samples > 0) AS p10,
-        avg((c_samples > 0)::INTEGER) FILTER (WHERE n_samples > 0) AS p_all
+        avg((c_samples > 0)::INTEGER) FILTER (WHERE n_samples > 0) AS p_all,
+        any_value(eval_id) AS eval_id
     FROM est
     GROUP BY run_id, view, role
 )
@@ -83,5 +123,14 @@ SELECT
     CASE WHEN samples >= 1 THEN sample_pass_at_1 END AS sample_pass_at_1, -- unbiased pass@1 from the samples (mean c/n)
     CASE WHEN samples >= 5 THEN p5 END AS pass_at_5,    -- unbiased pass@5 (NULL with fewer than 5 samples per program)
     CASE WHEN samples >= 10 THEN p10 END AS pass_at_10, -- unbiased pass@10 (NULL with fewer than 10 samples per program)
-    p_all AS pass_at_samples                            -- share of sampled programs with at least one correct sample (pass@n)
-FROM counts;
+    p_all AS pass_at_samples,                           -- share of sampled programs with at least one correct sample (pass@n)
+    f.n_functions,                                      -- distinct target functions among the n programs
+    f.function_pass_at_1,                               -- pass@1 with each target function weighted once (mean over functions of their programs' pass@1)
+    coalesce(t.n_answers, 0) / nullif(n, 0) AS top_prediction_share, -- share of the n answers that are the single most frequent predicted function (> 0.2: one answer fakes pass@1)
+    t.example AS top_prediction,                        -- a predicted program of that most frequent function (prefix tokens)
+    coalesce(x.n_excluded_trained, 0) AS n_excluded_trained, -- test programs left out because the run trained on their function (evaluations on another split)
+    eval_id                                             -- the evaluation counted (analysed_predictions: the most complete; NULL for rows from before evaluations were recorded)
+FROM counts
+LEFT JOIN functions_scored AS f USING (run_id, view, role)
+LEFT JOIN top_answer AS t USING (run_id, view, role)
+LEFT JOIN excluded AS x USING (run_id, view, role);

@@ -1,5 +1,6 @@
--- proximity: for each test program a finished run was evaluated on, whether the run
--- solved it and how far it lies from the run's training data: the distance to the
+-- proximity: for each test program a finished run (current universe) was evaluated on
+-- (analysed_predictions: the counted evaluation; programs the run trained on left out),
+-- whether the run solved it and how far it lies from the run's training data: the distance to the
 -- nearest program of the `train` role of the split the run trained on, on the syntactic
 -- and the semantic manifold and by pq-gram distance (table nearest_train, filled by
 -- `gensynth proximity`; NULL distances mean not computed yet, or the run trained on an
@@ -13,9 +14,8 @@ WITH outcomes AS (
         p.run_id, p.view, p.role, p.program_id,
         bool_or(p.passed) FILTER (WHERE p.decoding <> 'sampled') AS passed,
         bool_or(p.passed) FILTER (WHERE p.decoding = 'sampled') AS passed_any_sample
-    FROM predictions AS p
-    JOIN finished_runs AS r USING (run_id)
-    WHERE p.role LIKE 'test\_%' ESCAPE '\'
+    FROM analysed_predictions AS p
+    WHERE p.role LIKE 'test\_%' ESCAPE '\' AND NOT p.trained_on
     GROUP BY p.run_id, p.view, p.role, p.program_id
 )
 SELECT
