@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS runs (
     examples_seen   BIGINT,               -- training examples processed (summed over steps and devices)
     tokens_seen     BIGINT,               -- target tokens (program symbols + EOS, no padding) in those examples
     steps           INTEGER,              -- optimizer steps taken
-    wall_time_s     DOUBLE,               -- seconds of training + evaluation, summed over attempts (an attempt killed outright is not counted)
+    wall_time_s     DOUBLE,               -- seconds of training + evaluation, summed over attempts (killed ones to their last write: migration 0005)
     device          VARCHAR,              -- what trained it, e.g. 'cpu x2 (ddp)' or 'NVIDIA H100 80GB HBM3 x1'
     code_version    VARCHAR NOT NULL,     -- gensynth version + git commit of the training code
     data_version    VARCHAR NOT NULL,     -- meta 'data_version' of the warehouse the split was read from

@@ -31,7 +31,8 @@ EXPECTED = {
              ("device", "VARCHAR"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"), ("checkpoint", "VARCHAR"),
              ("status", "VARCHAR"), ("error", "VARCHAR"), ("started_at", "TIMESTAMP WITH TIME ZONE"),
              ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE"),
-             ("results_id", "VARCHAR")],  # + migration 0003_runs_results_id
+             ("results_id", "VARCHAR"),  # + migration 0003_runs_results_id
+             ("attempts", "INTEGER"), ("killed_attempts", "INTEGER")],  # + migration 0005_run_attempts
     "metrics": [("run_id", "VARCHAR"), ("step", "INTEGER"), ("name", "VARCHAR"), ("value", "DOUBLE")],
     "predictions": [("run_id", "VARCHAR"), ("view", "VARCHAR"), ("role", "VARCHAR"), ("program_id", "INTEGER"),
                     ("decoding", "VARCHAR"), ("sample_index", "INTEGER"), ("predicted", "VARCHAR"),
@@ -243,3 +244,30 @@ def test_every_migration_file_documents_itself():
     body = re.search(r"CREATE TABLE IF NOT EXISTS evaluations \((.*?)\n\);", text, re.S).group(1)
     for ln in [ln.strip() for ln in body.strip().splitlines() if ln.strip() and not ln.strip().startswith("PRIMARY")]:
         assert re.search(r"--\s*\S", ln), f"evaluations: column without a comment: {ln}"
+
+
+def test_a_killed_attempt_counts_to_its_last_write(tmp_path):
+    import json
+    import os
+
+    from gensynth.results.rundirs import account_killed_attempt
+
+    run_dir = tmp_path / "run"
+    (run_dir / "logs" / "attempt-2").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    t0 = time.time() - 1000
+    state = {"status": "running", "wall_time_s": 40.0,
+             "attempts": [{"started_at": dt.datetime.fromtimestamp(t0 - 500, dt.timezone.utc).isoformat(), "seconds": 40.0,
+                           "ended": "failed"},
+                          {"started_at": dt.datetime.fromtimestamp(t0, dt.timezone.utc).isoformat()}]}
+    log, ckpt, old = run_dir / "logs" / "attempt-2" / "metrics.csv", run_dir / "checkpoints" / "last.ckpt", \
+        run_dir / "checkpoints" / "old.ckpt"
+    for path, at in ((log, t0 + 30), (ckpt, t0 + 55), (old, t0 - 100)):  # old.ckpt: written by the earlier attempt
+        path.write_text("x")
+        os.utime(path, (at, at))
+    assert account_killed_attempt(run_dir, state) == pytest.approx(55, abs=1e-3)
+    assert state["wall_time_s"] == pytest.approx(95, abs=1e-3) and state["attempts"][1]["ended"] == "killed"
+    assert account_killed_attempt(run_dir, state) == 0.0  # closed once
+    json.dumps(state)
+    # A run whose last attempt ended normally (failed, then resumed) is left alone.
+    assert account_killed_attempt(run_dir, {"status": "failed", "attempts": [{"started_at": "x"}]}) == 0.0

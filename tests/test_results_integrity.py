@@ -230,3 +230,42 @@ def test_eval_on_another_split_reports_and_excludes_what_the_run_trained_on(env)
     out = cli("eval", "--run", run_id, "--view", other, "--eval-roles", ",".join(tests), "-w", wh)
     assert out.exit_code == 0, out.output
     assert "in the run's training set" in out.output and f"{n_func:,} by function" in out.output
+
+
+# ------------------------------------------------------------ wall time of resumed runs
+
+
+def test_the_wall_time_of_a_resumed_run_counts_its_killed_attempt(env):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gensynth.learning.train import resume
+    from gensynth.results.ingest import runs_root
+
+    wh, first_run, _ = env
+    env_vars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gensynth", "train", "--view", VIEW, "--size", "nano",
+                             "--max-steps", "300", "--batch-size", "16", "--checkpoint-every", "10", "-q", "-w", str(wh)],
+                            env=env_vars, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt, deadline = None, time.monotonic() + 120
+    while ckpt is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = [p for p in runs_root(wh).glob("*/checkpoints/last.ckpt") if p.parent.parent.name != first_run]
+        ckpt = found[0] if found else None
+        assert proc.poll() is None, proc.stderr.read()
+    assert ckpt is not None, "no checkpoint within 120 s"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    run_dir = ckpt.parent.parent
+    r = resume(wh, run_dir.name, quiet=True)
+    assert r.status == "finished"
+    attempts = json.loads((run_dir / "state.json").read_text())["attempts"]
+    assert [a["ended"] for a in attempts] == ["killed", "finished"] and attempts[0]["seconds"] > 0
+    [(wall, n, killed)] = q(wh, "SELECT wall_time_s, attempts, killed_attempts FROM runs WHERE run_id = ?", [run_dir.name])
+    assert (n, killed) == (2, 1)
+    assert wall == pytest.approx(attempts[0]["seconds"] + attempts[1]["seconds"], abs=0.01)
+    assert wall > attempts[1]["seconds"]  # the killed attempt is in the sum

@@ -208,7 +208,9 @@ def runs_show(run: str = typer.Argument(..., help="RUN_ID"), warehouse: Optional
         ("steps", f"{state.get('steps', '-')} of {cfg['training']['max_steps']}"),
         ("batch size / lr / seed", f"{cfg['data']['batch_size']} / {cfg['training']['lr']} / {cfg['data']['seed']}"),
         ("device", f"{cfg['training']['accelerator']} x{cfg['training']['devices']} ({cfg['training']['precision']})"),
-        ("attempts", len(state.get("attempts", []))),
+        ("attempts", f"{len(state.get('attempts', []))}"
+                     + (f" ({killed} killed, counted to their last write)" if (killed := sum(
+                         a.get("ended") == "killed" for a in state.get("attempts", []))) else "")),
         ("wall time (s)", float(state.get("wall_time_s", 0.0))),
         ("checkpoint evaluated", state.get("checkpoint") or "-"),
         ("started / finished", f"{state.get('started_at', '-')} / {state.get('finished_at') or '-'}"),

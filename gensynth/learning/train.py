@@ -438,11 +438,13 @@ def _fit_only(run_dir: Path) -> RunSummary:
 def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
     """Train (or continue), evaluate and record a run whose directory exists."""
     from gensynth.results.ingest import INGEST_TIMEOUT_S, sync
+    from gensynth.results.rundirs import account_killed_attempt
 
     cfg = _read_json(run_dir / "config.json")
     config, resolved = RunConfig.from_json(cfg), cfg["resolved"]
     with run_lock(run_dir):
         state = _read_json(run_dir / "state.json")
+        account_killed_attempt(run_dir, state)  # a killed previous attempt still counts in wall_time_s
         state["status"] = "running"
         state.pop("error", None)
         attempt_start = time.monotonic()
@@ -465,7 +467,9 @@ def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
             state["error"] = "interrupted (Ctrl-C)" if interrupted else f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            state["wall_time_s"] = state.get("wall_time_s", 0.0) + (time.monotonic() - attempt_start)
+            elapsed = time.monotonic() - attempt_start
+            state["attempts"][-1].update(seconds=round(elapsed, 3), ended=state["status"])
+            state["wall_time_s"] = state.get("wall_time_s", 0.0) + elapsed
             _write_json(run_dir / "state.json", state)
             outcome = publish(warehouse, run_dir, timeout=INGEST_TIMEOUT_S)
     sync(warehouse, timeout=START_INGEST_TIMEOUT_S)  # leftovers of earlier runs, if any
@@ -705,6 +709,8 @@ def run_row(run_dir: Path) -> dict:
         "tokens_seen": tokens,
         "steps": steps,
         "wall_time_s": round(float(state.get("wall_time_s", 0.0)), 3),
+        "attempts": len(state.get("attempts", [])),
+        "killed_attempts": sum(a.get("ended") == "killed" for a in state.get("attempts", [])),
         "device": _device_name(t),
         "code_version": code_version(),
         "data_version": state["data_version"],

@@ -38,6 +38,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0002_search_budget", "migrations/0002_search_budget.sql"),
     Migration("0003_runs_results_id", "migrations/0003_runs_results_id.sql"),
     Migration("0004_evaluations", "migrations/0004_evaluations.sql"),
+    Migration("0005_run_attempts", "migrations/0005_run_attempts.sql"),
 )
 
 

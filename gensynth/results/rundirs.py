@@ -142,6 +142,29 @@ def run_dirs(warehouse: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
 
 
+def account_killed_attempt(run_dir: Path, state: dict) -> float:
+    """Close the last attempt of a run that was killed outright; returns the seconds added to wall_time_s.
+
+    A run's ``state.json`` lists its attempts; an attempt that ends normally records its
+    ``seconds``. One killed outright (SIGKILL, power loss) leaves the run 'running' with an
+    open last attempt: it is counted from its start to its last write (the newest file of
+    its log directory, or a checkpoint written after it started), a lower bound on the
+    time it ran, and marked ``ended: 'killed'``. Call before starting the next attempt.
+    """
+    attempts = state.get("attempts") or []
+    if state.get("status") != "running" or not attempts or "seconds" in attempts[-1]:
+        return 0.0
+    run_dir = Path(run_dir)
+    started = dt.datetime.fromisoformat(attempts[-1]["started_at"]).timestamp()
+    files = [p for p in (run_dir / "logs" / f"attempt-{len(attempts)}").rglob("*") if p.is_file()]
+    files += list((run_dir / "checkpoints").glob("*.ckpt"))
+    last = max((p.stat().st_mtime for p in files if p.stat().st_mtime >= started), default=started)
+    seconds = round(last - started, 3)
+    attempts[-1].update(seconds=seconds, ended="killed")
+    state["wall_time_s"] = float(state.get("wall_time_s", 0.0)) + seconds
+    return seconds
+
+
 QUARANTINE_DIR = "quarantine"  # under runs/: run directories whose name, config and results disagree
 
 
