@@ -127,3 +127,67 @@ def test_help_stays_light():
             "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib', 'lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _a_writer_gets_in(wh: Path) -> bool:
+    """Whether another process can open the warehouse for writing right now (what a finishing run's ingestion needs)."""
+    code = (f"import duckdb; c = duckdb.connect({str(wh)!r}); c.execute('CREATE TABLE IF NOT EXISTS probe (x INTEGER)'); "
+            "c.close(); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return out.stdout.strip() == "ok"
+
+
+def test_report_and_proximity_do_not_hold_the_warehouse_while_computing(fixture_wh, tmp_path, monkeypatch):
+    import gensynth.analysis.proximity as proximity
+    import gensynth.analysis.report as report
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(fixture_wh, wh)
+    seen = []
+    draw, compute = report.draw_figures, proximity._compute_rows
+
+    def drawing(d, out):
+        seen.append(("figures", _a_writer_gets_in(wh)))
+        return draw(d, out)
+
+    def computing(plan):
+        seen.append(("distances", _a_writer_gets_in(wh)))
+        return compute(plan)
+
+    monkeypatch.setattr(report, "draw_figures", drawing)
+    monkeypatch.setattr(proximity, "_compute_rows", computing)
+    result = CliRunner().invoke(app(), ["report", "--out", str(tmp_path / "rep"), "-w", str(wh)])
+    assert result.exit_code == 0, result.output
+    assert {k for k, _ in seen} == {"figures", "distances"} and all(ok for _, ok in seen), seen
+    result = CliRunner().invoke(app(), ["proximity", "--force", "-w", str(wh)])
+    assert result.exit_code == 0, result.output
+    assert seen[-1] == ("distances", True)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:  # the writer's table landed while the report was computing, and the report's own rows too
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probe'").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM nearest_train").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_report_names_the_sql_file_of_every_table(fixture_wh, tmp_path):
+    import re
+
+    from gensynth.warehouse import SQL_DIR
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(fixture_wh, wh)
+    assert CliRunner().invoke(app(), ["report", "--out", str(tmp_path / "rep"), "-w", str(wh)]).exit_code == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    files = set(re.findall(r"\[`(sql/report/\w+\.sql)`\]", text))
+    assert {"sql/report/ood_table.sql", "sql/report/density_cells.sql", "sql/report/scaling_fits.sql",
+            "sql/report/proximity_table.sql", "sql/report/method_table.sql", "sql/report/every_run.sql"} <= files
+    assert "SET VARIABLE method = 'transformer';" in text  # the density table's parameters, ready for the shell
+    for f in SQL_DIR.glob("report/*.sql"):  # every report query documents itself
+        assert f.read_text().startswith("--"), f
+    # Every table's query reruns in the stock DuckDB shell and gives the table's rows.
+    block = re.search(r"`sql/report/ood_table.sql`.*?```sql\n(.*?)```", text, re.S).group(1)
+    out = subprocess.run([str(Path(sys.executable).with_name("duckdb")), "-readonly", "-csv", "-noheader", str(wh),
+                          "-c", block], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "support_syntactic,test_ood,transformer,nano,2,0.65,0.35," in out.stdout  # the table's row, from the shell

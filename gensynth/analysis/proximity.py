@@ -36,6 +36,7 @@ import duckdb
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.warehouse import sql_text
 
 # Multiply-adds allowed for one split's pq-gram search: n_test x (pq-gram rows of the
 # train programs). About 5-20 s on one core; larger splits get a hashed test sample.
@@ -96,8 +97,8 @@ def pqgram_nearest(profiles: dict[int, list[tuple[int, int]]] | None, train_ids:
     """Exact nearest train program by normalised pq-gram distance for each test program.
 
     d(a, b) = (|A| + |B| - 2|A ∩ B|) / (|A| + |B| - |A ∩ B|) on bags (the pqgram_distance
-    macro). Profiles come from ``con``'s ``pqgrams`` table (or ``profiles``: program id ->
-    [(gram_id, n)], for tests). Returns (distance, index into train_ids).
+    macro). Profiles come from ``con``'s ``pqgrams`` table, or from ``profiles``: rows read
+    beforehand (``_Profiles``), or for tests a dict program id -> [(gram_id, n)]. Returns (distance, index into train_ids).
     """
     from scipy import sparse
 
@@ -144,6 +145,8 @@ def pqgram_nearest(profiles: dict[int, list[tuple[int, int]]] | None, train_ids:
 
 def _profile_rows(con, profiles, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row index into ids, gram_id, n) of the pq-gram profiles of ``ids``."""
+    if isinstance(profiles, _Profiles):
+        return profiles.rows(ids)
     if profiles is not None:
         rows, grams, ns = [], [], []
         for r, pid in enumerate(ids.tolist()):
@@ -170,33 +173,81 @@ def split_views_with_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [v for v in trained if v in views and v.startswith("split_")]
 
 
-def update_proximity(con: duckdb.DuckDBPyConnection, views: list[str] | None = None, force: bool = False,
-                     pqgram_budget: float = PQGRAM_BUDGET, progress=None) -> list[ProximityResult]:
-    """Fill ``nearest_train`` for ``views`` (default: every split a finished run trained on).
-
-    ``con`` must be writable and have the analysis objects installed. Each view is
-    written in its own transaction. ``progress(done, total)`` is called per view.
-    """
+def _resolve_views(con: duckdb.DuckDBPyConnection, views: list[str] | None) -> list[str]:
     have = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
     if "manifold" not in have:
         raise GensynthError("This warehouse has no manifolds (built with --skip-embed?): run `gensynth embed` first, "
                             "then `gensynth proximity`.")
     if views is None:
-        views = split_views_with_runs(con)
-    else:
-        views = [v if v.startswith("split_") else f"split_{v}" for v in views]
-        missing = [v for v in views if v not in have]
-        if missing:
-            import difflib
+        return split_views_with_runs(con)
+    views = [v if v.startswith("split_") else f"split_{v}" for v in views]
+    missing = [v for v in views if v not in have]
+    if missing:
+        import difflib
 
-            known = sorted(v for v in have if v.startswith("split_"))
-            hints = [f"'{v}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(v, known, 1)) else "")
-                     for v in missing]
-            raise GensynthError(f"No split view {', '.join(hints)} in this warehouse. Known splits: {', '.join(known) or 'none'}.")
-    data_version = (con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone() or ["?"])[0]
+        known = sorted(v for v in have if v.startswith("split_"))
+        hints = [f"'{v}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(v, known, 1)) else "")
+                 for v in missing]
+        raise GensynthError(f"No split view {', '.join(hints)} in this warehouse. Known splits: {', '.join(known) or 'none'}.")
+    return views
+
+
+def _data_version(con) -> str:
+    return (con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone() or ["?"])[0]
+
+
+def update_proximity(con: duckdb.DuckDBPyConnection, views: list[str] | None = None, force: bool = False,
+                     pqgram_budget: float = PQGRAM_BUDGET, progress=None) -> list[ProximityResult]:
+    """Fill ``nearest_train`` for ``views`` (default: every split a finished run of this universe trained on).
+
+    ``con`` must be writable and have the analysis objects installed; it stays open
+    throughout (tests, builds). ``update_proximity_at`` is the same without holding the
+    warehouse while computing. Each view is written in its own transaction.
+    ``progress(done, total)`` is called per view.
+    """
+    views = _resolve_views(con, views)
+    data_version = _data_version(con)
     results = []
     for i, view in enumerate(views):
-        results.append(_update_view(con, view, data_version, force, pqgram_budget))
+        start = time.perf_counter()
+        plan = _plan_view(con, view, data_version, force, pqgram_budget)
+        rows = _compute_rows(plan)
+        results.append(_write_view(con, plan, rows, start))
+        if progress is not None:
+            progress(i + 1, len(views))
+    return results
+
+
+def update_proximity_at(warehouse, views: list[str] | None = None, force: bool = False,
+                        pqgram_budget: float = PQGRAM_BUDGET, progress=None) -> list[ProximityResult]:
+    """``update_proximity`` for a warehouse file, never holding it while computing.
+
+    Per view: read everything the computation needs on a short read-only connection,
+    close it, compute, then write in one short transaction; so runs that finish while
+    distances are computed are ingested meanwhile (any open connection blocks a writer).
+    """
+    from gensynth.results.ingest import connect_retrying
+
+    con = connect_retrying(warehouse, read_only=True)
+    try:
+        views = _resolve_views(con, views)
+        data_version = _data_version(con)
+    finally:
+        con.close()
+    results = []
+    for i, view in enumerate(views):
+        start = time.perf_counter()
+        con = connect_retrying(warehouse, read_only=True)
+        try:
+            plan = _plan_view(con, view, data_version, force, pqgram_budget)
+        finally:
+            con.close()
+        rows = _compute_rows(plan)  # no connection open here
+        con = connect_retrying(warehouse, read_only=False)
+        try:
+            results.append(_write_view(con, plan, rows, start))
+        finally:
+            con.close()
         if progress is not None:
             progress(i + 1, len(views))
     return results
@@ -210,15 +261,30 @@ def _split_hash(con, view: str) -> str | None:
     return row[0] if row else None
 
 
-def _update_view(con, view: str, data_version: str, force: bool, pqgram_budget: float) -> ProximityResult:
-    start = time.perf_counter()
+@dataclass
+class _Plan:
+    """What one view's update reads from the warehouse: ids, coordinates, pq-gram rows."""
+
+    view: str
+    sql_hash: str | None
+    data_version: str
+    train_ids: np.ndarray
+    todo: np.ndarray  # test programs to (re)compute
+    recompute_all: bool
+    syn: tuple = ()  # (train ids, train coords, test ids, test coords)
+    sem: tuple = ()  # (train function program ids, their coords, test ids, test coords)
+    pq_chosen: np.ndarray | None = None  # indices into todo within the pq-gram budget
+    profiles: "_Profiles | None" = None
+
+
+def _plan_view(con, view: str, data_version: str, force: bool, pqgram_budget: float) -> _Plan:
     q = _quote(view)
     sql_hash = _split_hash(con, view)
     test_ids = _ids(con, f"""
         SELECT program_id FROM {q} WHERE role LIKE 'test\\_%' ESCAPE '\\'
         UNION
-        SELECT p.program_id FROM predictions AS p JOIN finished_runs AS r USING (run_id)
-        WHERE r.view = ? AND p.role LIKE 'test\\_%' ESCAPE '\\'""", [view])
+        SELECT p.program_id FROM analysed_predictions AS p JOIN finished_runs AS r USING (run_id)
+        WHERE r.view = ? AND p.role LIKE 'test\\_%' ESCAPE '\\' AND NOT p.trained_on""", [view])
     train_ids = _ids(con, f"SELECT program_id FROM {q} WHERE role = 'train'")
     stale = con.execute(
         "SELECT count(*) FROM nearest_train WHERE train_view = ? AND (split_sql_hash IS DISTINCT FROM ? OR data_version <> ?)",
@@ -229,43 +295,53 @@ def _update_view(con, view: str, data_version: str, force: bool, pqgram_budget: 
     else:
         done = _ids(con, "SELECT program_id FROM nearest_train WHERE train_view = ?", [view])
         todo = np.setdiff1d(test_ids, done)
-    rows = _compute(con, train_ids, todo, pqgram_budget) if len(todo) else None
+    plan = _Plan(view, sql_hash, data_version, train_ids, todo, recompute_all)
+    if len(todo):
+        _read_inputs(con, plan, pqgram_budget)
+    return plan
+
+
+def _write_view(con, plan: _Plan, rows: dict | None, start: float) -> ProximityResult:
     con.execute("BEGIN TRANSACTION")
     try:
-        if recompute_all:
-            con.execute("DELETE FROM nearest_train WHERE train_view = ?", [view])
+        if plan.recompute_all:
+            con.execute("DELETE FROM nearest_train WHERE train_view = ?", [plan.view])
         if rows is not None:
             con.register("_prox_rows", rows)
             try:
-                con.execute("""
-                    INSERT INTO nearest_train
-                    SELECT ? AS train_view, program_id,
-                           CASE WHEN NOT isnan(syn_nn_dist) THEN syn_nn_dist END, nullif(syn_nn_program_id, -1),
-                           CASE WHEN NOT isnan(sem_nn_dist) THEN sem_nn_dist END, nullif(sem_nn_program_id, -1),
-                           CASE WHEN NOT isnan(pqgram_nn_dist) THEN pqgram_nn_dist END, nullif(pqgram_nn_program_id, -1),
-                           ? AS split_sql_hash, ? AS data_version, ? AS computed_at
-                    FROM _prox_rows""", [view, sql_hash, data_version, dt.datetime.now(dt.timezone.utc)])
+                con.execute(sql_text("proximity/nearest_train_rows.sql"), {
+                    "train_view": plan.view, "split_sql_hash": plan.sql_hash, "data_version": plan.data_version,
+                    "computed_at": dt.datetime.now(dt.timezone.utc)})
             finally:
                 con.unregister("_prox_rows")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    n_rows = con.execute("SELECT count(*) FROM nearest_train WHERE train_view = ?", [view]).fetchone()[0]
+    n_rows = con.execute("SELECT count(*) FROM nearest_train WHERE train_view = ?", [plan.view]).fetchone()[0]
     n_pq = 0 if rows is None else int(np.isfinite(rows["pqgram_nn_dist"]).sum())
-    return ProximityResult(view, len(train_ids), n_rows, len(todo), n_pq, recompute_all, time.perf_counter() - start)
+    return ProximityResult(plan.view, len(plan.train_ids), n_rows, len(plan.todo), n_pq, plan.recompute_all,
+                           time.perf_counter() - start)
 
 
-def _compute(con, train_ids: np.ndarray, test_ids: np.ndarray, pqgram_budget: float) -> dict[str, np.ndarray]:
-    """nearest_train columns for ``test_ids`` against ``train_ids`` (NaN = NULL)."""
-    n = len(test_ids)
-    out = {"program_id": test_ids.astype(np.int32)}
-    # Syntactic manifold: every program has coordinates.
-    tr_ids, tr_syn = _coords(con, "syn", train_ids)
-    te_ids, te_syn = _coords(con, "syn", test_ids)
-    d, j = nearest_kdtree(tr_syn, te_syn)
-    out["syn_nn_dist"] = _place(test_ids, te_ids, np.where(np.isfinite(d), d, np.nan))
-    out["syn_nn_program_id"] = _place(test_ids, te_ids, np.where(j >= 0, tr_ids[np.maximum(j, 0)], -1), fill=-1)
+class _Profiles:
+    """pq-gram rows (program_id, gram_id, n) read once, looked up for any sorted set of ids."""
+
+    def __init__(self, program_id: np.ndarray, gram_id: np.ndarray, n: np.ndarray):
+        order = np.argsort(program_id, kind="stable")
+        self.pid, self.gram, self.n = program_id[order], gram_id[order], n[order]
+
+    def rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row index into ids, gram_id, n) for sorted unique ``ids``."""
+        pos = np.searchsorted(ids, self.pid)
+        hit = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == self.pid)
+        return pos[hit].astype(np.int64), self.gram[hit], self.n[hit]
+
+
+def _read_inputs(con, plan: _Plan, pqgram_budget: float) -> None:
+    """Read the coordinates and pq-gram rows of ``plan`` (train ids, todo) into it."""
+    train_ids, test_ids = plan.train_ids, plan.todo
+    plan.syn = (*_coords(con, "syn", train_ids), *_coords(con, "syn", test_ids))
     # Semantic manifold: one point per train function (its smallest train program names it).
     con.register("_prox_train", {"program_id": train_ids.astype(np.int32)})
     try:
@@ -275,27 +351,49 @@ def _compute(con, train_ids: np.ndarray, test_ids: np.ndarray, pqgram_budget: fl
                   FROM manifold AS m JOIN _prox_train USING (program_id)
                   WHERE m.sem IS NOT NULL GROUP BY m.function_id)
             ORDER BY 1""").fetchnumpy()
+        train_rows = con.execute("SELECT count(*) FROM pqgrams JOIN _prox_train USING (program_id)").fetchone()[0]
     finally:
         con.unregister("_prox_train")
     fn_ids = fn.pop("program_id").astype(np.int64)
     fn_sem = np.stack([fn[c] for c in fn], 1) if fn else np.zeros((0, 0))
-    te_ids_sem, te_sem = _coords(con, "sem", test_ids)
+    plan.sem = (fn_ids, fn_sem, *_coords(con, "sem", test_ids))
+    # pq-grams: exact, for the test programs the budget allows (a hashed, reproducible sample).
+    n = len(test_ids)
+    n_pq = n if train_rows == 0 else int(min(n, max(0, pqgram_budget // train_rows)))
+    if n_pq > 0 and len(train_ids):
+        order = np.argsort((test_ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2 ** 32), kind="stable")
+        plan.pq_chosen = np.sort(order[:n_pq])
+        ids = np.union1d(train_ids, test_ids[plan.pq_chosen])
+        con.register("_prox_ids", {"program_id": ids.astype(np.int32)})
+        try:
+            got = con.execute("SELECT g.program_id, g.gram_id, g.n FROM pqgrams AS g JOIN _prox_ids USING (program_id)"
+                              ).fetchnumpy()
+        finally:
+            con.unregister("_prox_ids")
+        plan.profiles = _Profiles(got["program_id"].astype(np.int64), got["gram_id"].astype(np.int64),
+                                  got["n"].astype(np.int64))
+
+
+def _compute_rows(plan: _Plan) -> dict[str, np.ndarray] | None:
+    """nearest_train columns for ``plan.todo`` against ``plan.train_ids`` (NaN = NULL); no warehouse access."""
+    test_ids, train_ids = plan.todo, plan.train_ids
+    if not len(test_ids):
+        return None
+    n = len(test_ids)
+    out = {"program_id": test_ids.astype(np.int32)}
+    tr_ids, tr_syn, te_ids, te_syn = plan.syn
+    d, j = nearest_kdtree(tr_syn, te_syn)
+    out["syn_nn_dist"] = _place(test_ids, te_ids, np.where(np.isfinite(d), d, np.nan))
+    out["syn_nn_program_id"] = _place(test_ids, te_ids, np.where(j >= 0, tr_ids[np.maximum(j, 0)], -1), fill=-1)
+    fn_ids, fn_sem, te_ids_sem, te_sem = plan.sem
     d, j = nearest_kdtree(fn_sem, te_sem)
     out["sem_nn_dist"] = _place(test_ids, te_ids_sem, np.where(np.isfinite(d), d, np.nan))
     out["sem_nn_program_id"] = _place(test_ids, te_ids_sem, np.where(j >= 0, fn_ids[np.maximum(j, 0)], -1), fill=-1)
-    # pq-grams: exact, for the test programs the budget allows (a hashed, reproducible sample).
-    con.register("_prox_train", {"program_id": train_ids.astype(np.int32)})
-    try:
-        train_rows = con.execute("SELECT count(*) FROM pqgrams JOIN _prox_train USING (program_id)").fetchone()[0]
-    finally:
-        con.unregister("_prox_train")
-    n_pq = n if train_rows == 0 else int(min(n, max(0, pqgram_budget // train_rows)))
     pq_d = np.full(n, np.nan)
     pq_i = np.full(n, -1, dtype=np.int64)
-    if n_pq > 0 and len(train_ids):
-        order = np.argsort((test_ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2 ** 32), kind="stable")
-        chosen = np.sort(order[:n_pq])
-        dd, jj = pqgram_nearest(None, train_ids, test_ids[chosen], con=con)
+    if plan.pq_chosen is not None:
+        chosen = plan.pq_chosen
+        dd, jj = pqgram_nearest(plan.profiles, train_ids, test_ids[chosen])
         pq_d[chosen] = dd
         pq_i[chosen] = np.where(jj >= 0, train_ids[np.maximum(jj, 0)], -1)
     out["pqgram_nn_dist"] = pq_d

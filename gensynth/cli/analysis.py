@@ -24,18 +24,16 @@ def _warehouse(path: Optional[Path]) -> Path:
     return Path(path) if path is not None else default_warehouse_path()
 
 
-def _writable(path: Path):
-    """A write connection (waiting a while for a lock) with the analysis views installed."""
+def _install_views(path: Path) -> None:
+    """Install (or refresh) the analysis views: one short write transaction, waiting a while for a lock."""
     from gensynth.analysis.views import install_analysis_views
     from gensynth.results.ingest import connect_retrying
 
     con = connect_retrying(path, read_only=False)
     try:
         install_analysis_views(con)
-    except BaseException:
+    finally:
         con.close()
-        raise
-    return con
 
 
 def sweep_cmd(
@@ -76,18 +74,15 @@ def proximity_cmd(
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Distances from each evaluated test program to its nearest training program (table nearest_train)."""
+    from gensynth.analysis.proximity import update_proximity_at
     from gensynth.progress import Stages, console, summary_table
-    from gensynth.analysis.proximity import update_proximity
 
     path = _warehouse(warehouse)
-    con = _writable(path)
-    try:
-        with Stages() as stages:
-            with stages.stage("nearest neighbours", total=1) as advance:
-                results = update_proximity(con, views=view or None, force=force, pqgram_budget=pqgram_budget,
-                                           progress=advance)
-    finally:
-        con.close()
+    _install_views(path)
+    with Stages() as stages:  # reads, computes without holding the warehouse, writes per split in one transaction
+        with stages.stage("nearest neighbours", total=1) as advance:
+            results = update_proximity_at(path, views=view or None, force=force, pqgram_budget=pqgram_budget,
+                                          progress=advance)
     if not results:
         console.print("No finished runs yet, so no splits to compute for. Name one with --view split_NAME.")
         return
@@ -105,23 +100,32 @@ def report_cmd(
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Write PNG figures and a Markdown report (tables from the sql/analysis views) into --out."""
+    from gensynth.analysis.proximity import update_proximity_at
+    from gensynth.analysis.report import choose_split, gather, render_report
+    from gensynth.analysis.report_data import views_of
     from gensynth.progress import Stages, console, summary_table
-    from gensynth.analysis.proximity import update_proximity
-    from gensynth.analysis.report import choose_split, write_report
+    from gensynth.results.ingest import connect_retrying
 
     path = _warehouse(warehouse)
-    con = _writable(path)
+    _install_views(path)
+    con = connect_retrying(path, read_only=True)
     try:
         choose_split(con, split)  # a bad --split fails before any work
-        with Stages() as stages:
-            if not no_proximity and "manifold" in {r[0] for r in con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}:
-                with stages.stage("nearest neighbours") as advance:
-                    update_proximity(con, progress=advance)
-            with stages.stage("figures and tables"):
-                summary = write_report(con, out, path, split=split)
+        has_manifold = "manifold" in views_of(con)
     finally:
         con.close()
+    with Stages() as stages:
+        if not no_proximity and has_manifold:
+            with stages.stage("nearest neighbours") as advance:
+                update_proximity_at(path, progress=advance)
+        with stages.stage("read the analysis views"):  # one short read; nothing is held while drawing
+            con = connect_retrying(path, read_only=True)
+            try:
+                data = gather(con, split)
+            finally:
+                con.close()
+        with stages.stage("figures and tables"):
+            summary = render_report(data, out, path)
     rows = [("report", str(summary.markdown))] + [(name, str(p)) for name, p in summary.figures.items()]
     rows += [("split drawn", summary.split or "-")] + [("no data", n) for n in summary.notes]
     console.print(summary_table("gensynth report", rows))
