@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from gensynth.analysis.views import TOP_SHARE_WARN as TOP_SHARE  # one predicted function above this share is flagged
 from gensynth.warehouse import SQL_DIR, sql_text
 
 MAX_POINTS = 50_000  # points drawn in the manifold figure
-TOP_SHARE = 0.2  # a test role where one predicted function is more of the answers is flagged
 
 
 @dataclass
