@@ -36,7 +36,7 @@ class BuildSummary:
 
 
 def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = False, after_store=None,
-                    embed: "EmbedConfig | None" = None) -> BuildSummary:
+                    embed: "EmbedConfig | None" = None, force: bool = False) -> BuildSummary:
     """Build a complete warehouse for ``grammar`` up to ``max_ops`` operators at ``path``.
 
     Writes meta, symbols, grid, programs, functions; then, unless ``embed`` is None, the
@@ -46,7 +46,7 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
     enumerate_stage.check_size(grammar, max_ops)
     if embed is not None:
         embed.validate()
-    with building(path) as con, Stages(quiet=quiet) as stages:
+    with building(path, force=force) as con, Stages(quiet=quiet) as stages:
         run_sql(con, "schema.sql")
         with stages.stage("enumerate"):
             dag = enumerate_stage.enumerate_programs(grammar, max_ops)

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 
+from gensynth.cli.options import output_dir
 from gensynth.errors import GensynthError
 
 WarehouseOpt = typer.Option(
@@ -99,7 +100,7 @@ def proximity_cmd(
 
 
 def report_cmd(
-    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", help="Directory for the figures and report.md."),
+    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", callback=output_dir, help="Directory for the figures and report.md."),
     split: Optional[str] = typer.Option(None, "--split", help="Split drawn on the manifolds (figure 1); default: the one with most runs."),
     no_proximity: bool = typer.Option(False, "--no-proximity", help="Do not compute missing nearest-neighbour distances first."),
     warehouse: Optional[Path] = WarehouseOpt,
