@@ -111,6 +111,6 @@ def run_manifold_stages(con, grammar: Grammar, config: EmbedConfig, stages) -> N
 
 def run_split_stage(con, stages) -> None:
     """Register the built-in splits (gensynth.splits.registry manages its own transaction)."""
-    from gensynth.splits.registry import register_builtin_splits
+    from gensynth.splits import register_builtin_splits
 
     register_builtin_splits(con, stages=stages)  # one stage per split in the summary

@@ -1,4 +1,4 @@
-"""Tests for gensynth/splits.py, sql/sampling/ and sql/splits/: the built-in splits, the
+"""Tests for gensynth/splits/ (validate, contract, registry, sampling, stats, export), sql/sampling/ and sql/splits/: the built-in splits, the
 sampling strategies, `gensynth split` and the validation that keeps a split harmless.
 
 One max-ops-3 warehouse (204,105 programs, manifolds and built-in splits included) is
@@ -19,7 +19,7 @@ import pytest
 import sqlglot
 from typer.testing import CliRunner
 
-from gensynth.splits import registry as splits
+from gensynth import splits
 from gensynth.errors import GensynthError
 
 DENSITY = [f"density_{s}" for s in splits.STRATEGIES]
@@ -97,12 +97,12 @@ def test_builtin_files_document_themselves():
     for name in names:
         text = splits.builtin_sql(name)
         assert text.startswith(f"-- {name}: "), f"{name}.sql must open with a header comment naming it"
-        assert splits._kind(text) == ("density" if name.startswith("density_") else "support")
+        assert splits.kind_of(text) == ("density" if name.startswith("density_") else "support")
         root = sqlglot.parse_one(text, read="duckdb")
-        docs = splits._column_docs(root)
+        docs = splits.column_docs(root)
         assert list(docs) == ["program_id", "role"]
         assert all(docs.values()), f"{name}.sql: every selected column needs a trailing comment, got {docs}"
-        params = splits._params(root)
+        params = splits.params_of(root)
         assert {"seed", "n_train", "n_val", "n_test"} <= set(params), name
         assert (params["n_train"], params["n_val"], params["n_test"]) == (50_000, 2_000, 2_000)
         params_cte = next(c for c in root.find_all(sqlglot.exp.CTE) if c.alias == "params")
@@ -112,6 +112,23 @@ def test_builtin_files_document_themselves():
         text = (splits.SQL_DIR / "sampling" / f"{strategy}.sql").read_text()
         assert f"CREATE OR REPLACE MACRO sample_{strategy}(pool, n, seed) AS TABLE" in text
         assert "random()" not in text and "setseed" not in text
+
+
+def test_density_splits_share_their_pools_from_one_place():
+    """The pools and test roles live once, in sql/sampling/density_pools.sql; each density
+    file is a short SELECT calling them, differing from the others only in its strategy."""
+    shared = (splits.SQL_DIR / "sampling" / "density_pools.sql").read_text()
+    assert "CREATE OR REPLACE MACRO density_pools(seed, train_pool_pct) AS TABLE" in shared
+    assert "CREATE OR REPLACE MACRO density_test_roles(seed, n_test, train_pool_pct) AS TABLE" in shared
+    bodies = {}
+    for strategy in splits.STRATEGIES:
+        text = splits.builtin_sql(f"density_{strategy}")
+        body = text[text.index("-- kind: density"):]
+        assert "FROM density_pools(" in body and "FROM density_test_roles(" in body
+        assert "hash(" not in body, "the pools are drawn in density_pools, not copied into each file"
+        assert len(body.splitlines()) <= 20
+        bodies[strategy] = body.replace(f"sample_{strategy}(", "sample_STRATEGY(")
+    assert len(set(bodies.values())) == 1, "density files differ only in their train/val strategy"
 
 
 def test_build_registers_every_builtin(con):

@@ -1,4 +1,4 @@
-"""`gensynth split ...`: add, list, show, check, drop and export splits (gensynth/splits.py).
+"""`gensynth split ...`: add, list, show, check, drop and export splits (gensynth/splits/).
 
 Only typer is imported here; duckdb, sqlglot and rich load inside the commands so that
 `gensynth --help` stays instant.
@@ -55,7 +55,7 @@ def add(
     """Validate a split's SQL, run it, check its rows and register it as the view split_<name>."""
     from rich.table import Table
 
-    from gensynth.splits.registry import add_split
+    from gensynth.splits import add_split
 
     report = add_split(_path(warehouse), file, name=name, replace=replace)
     table = Table(title=f"split {report.name} ({report.kind}) registered as view split_{report.name}")
@@ -76,7 +76,7 @@ def list_(warehouse: Optional[Path] = WarehouseOpt) -> None:
     """List the registered splits."""
     from rich.table import Table
 
-    from gensynth.splits.registry import list_splits
+    from gensynth.splits import list_splits
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse))
@@ -105,7 +105,7 @@ def show(name: str = typer.Argument(..., help="Split name (see `gensynth split l
     """Counts, functions, train overlap, radius and n_ops distributions and flatness per role."""
     from rich.table import Table
 
-    from gensynth.splits.registry import CELL_DIMS, CELLS_PER_AXIS, GRIDS, sandbox, split_stats
+    from gensynth.splits import CELL_DIMS, CELLS_PER_AXIS, GRIDS, sandbox, split_stats
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse))
@@ -173,7 +173,7 @@ def check(name: Optional[str] = typer.Argument(None, help="Split name; or pass -
     """Re-validate split(s) against the warehouse as it is now and re-run their row checks."""
     from rich.table import Table
 
-    from gensynth.splits.registry import check_split, registered_names, sandbox
+    from gensynth.splits import check_split, registered_names, sandbox
     from gensynth.warehouse import open_warehouse
 
     if (name is None) == (not all_):
@@ -212,7 +212,7 @@ def check(name: Optional[str] = typer.Argument(None, help="Split name; or pass -
 @split_app.command("drop")
 def drop(name: str = typer.Argument(..., help="Split name."), warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Drop a split's view and its registry row."""
-    from gensynth.splits.registry import drop_split
+    from gensynth.splits import drop_split
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse), read_only=False)
@@ -228,7 +228,7 @@ def export(name: str = typer.Argument(..., help="Split name."),
            parquet: Path = typer.Option(..., "--parquet", help="Parquet file to write (program_id, role, function_id, n_ops, depth, prefix, infix)."),
            warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Write a split with its programs' text to a Parquet file."""
-    from gensynth.splits.registry import export_split
+    from gensynth.splits import export_split
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse))
