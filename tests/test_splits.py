@@ -370,6 +370,12 @@ REFUSALS = {
                       r"line 3, column 41: `manifol`: no table or view 'manifol' in the warehouse — did you mean 'manifold'\?"),
     "unknown_column": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE sem_radus < 1",
                        r"line 3, column 56: no column 'sem_radus' — did you mean 'sem_radius'\?"),
+    "ambiguous_column": (KIND + "SELECT m.program_id, 'train' AS role FROM manifold m JOIN programs p ON m.program_id = p.program_id WHERE n_ops < 2",
+                         r"line 3, column \d+: column 'n_ops' is ambiguous: it is in m\.n_ops \(manifold\) and p\.n_ops \(programs\); qualify it"),
+    "column_of_another_relation": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE outputs[1] > 0",
+                                   r"no column 'outputs' in manifold; it is a column of functions.*: add `JOIN functions USING \(function_id\)`"),
+    "column_of_another_relation_by_program": (KIND + "SELECT program_id, 'train' AS role FROM manifold_cells WHERE infix LIKE 'x%'",
+                                              r"no column 'infix' in manifold_cells; it is a column of manifold \(also in programs\): add `JOIN manifold USING \(program_id\)`"),
     "unknown_pool": (KIND + "WITH train_pool AS (SELECT program_id FROM manifold)\nSELECT program_id, 'train' AS role FROM sample_natural('trian_pool', 10, 0)",
                      r"pool 'trian_pool' names no CTE, table or view — did you mean 'train_pool'\?"),
     "columns": (KIND + "SELECT program_id, 'train' AS role, n_ops FROM manifold", r"returns columns \(program_id, role, n_ops\); a split returns exactly two columns"),
@@ -424,6 +430,15 @@ def test_sandbox_blocks_files_even_if_validation_missed_it():
             c.execute("SELECT * FROM read_csv('/etc/passwd')")
     finally:
         c.close()
+
+
+def test_manifold_view_declares_sem_nullable_and_has_program_text(con):
+    described = {r[0]: (r[1], r[2]) for r in con.execute("DESCRIBE manifold").fetchall()}
+    assert described["sem"][1] == "YES" and described["sem_radius"][1] == "YES"  # NULL for non-finite functions
+    assert con.execute("SELECT count(*) FROM manifold WHERE sem IS NULL").fetchone()[0] > 0
+    assert described["prefix"] == ("VARCHAR", "NO") and described["infix"] == ("VARCHAR", "NO")
+    split = splits.parse_split(con, "by_text", KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE prefix LIKE '+ x %' AND infix <> ''")
+    assert split.body
 
 
 def test_check_all_and_names(con):

@@ -336,9 +336,7 @@ def _unknown_columns(text: str, root, schema: dict[str, dict[str, str]], macros:
             nodes = [c for c in tree.find_all(exp.Column) if c.name.lower() == column.lower()]
             if not nodes:
                 break
-            off = nodes[0].this.meta.get("start", 0)
-            line, col = _loc(text, off)
-            problems.append(f"line {line}, column {col}: no column '{column}'" + did_you_mean(column, candidates))
+            problems.append(_column_problem(text, nodes[0], column.lower(), tree, local, candidates))
             for node in nodes:
                 node.replace(exp.Null())
         except Exception:  # sqlglot cannot model this SQL; DuckDB's binder decides below
@@ -346,7 +344,55 @@ def _unknown_columns(text: str, root, schema: dict[str, dict[str, str]], macros:
     return problems
 
 
-# ----------------------------------------------------------------------------------------
+JOIN_KEYS = ("program_id", "function_id")  # how warehouse relations join (programs, functions, manifold, ...)
+
+
+def _column_problem(text: str, node, column: str, tree, local: dict[str, dict[str, str]], candidates: list[str]) -> str:
+    """Why ``column`` does not resolve: ambiguous between the relations in scope, in another
+    warehouse relation (say which and how to join it), or unknown (with a "did you mean")."""
+    line, col = _loc(text, node.this.meta.get("start", 0))
+    at = f"line {line}, column {col}"
+    select = node.find_ancestor(exp.Select)
+    sources = _scope_sources(select, tree, local) if select is not None else {}
+    having = [(alias, rel) for alias, (rel, cols) in sources.items() if cols is not None and column in cols]
+    if len(having) >= 2:
+        both = " and ".join(f"{a}.{column}" + (f" ({rel})" if rel != a else "") for a, rel in having)
+        return (f"{at}: column '{column}' is ambiguous: it is in {both}; qualify it with the relation you mean, "
+                f"e.g. {having[0][0]}.{column}")
+    in_scope = {rel for rel, _ in sources.values()}
+    elsewhere = [rel for rel, cols in local.items() if column in cols and rel not in in_scope and not rel.startswith("__macro_")]
+    if not having and elsewhere and all(cols is not None for _, cols in sources.values()):
+        scope_keys = {k for _, cols in sources.values() for k in JOIN_KEYS if k in (cols or {})}
+        elsewhere.sort(key=lambda r: (not (scope_keys & set(local[r])), r))
+        rel = elsewhere[0]
+        key = next((k for k in JOIN_KEYS if k in scope_keys and k in local[rel]), None)
+        how = f"`JOIN {rel} USING ({key})`" if key else f"a JOIN with {rel}"
+        here = " or ".join(sorted(in_scope)) or "the relations this SELECT reads"
+        also = f" (also in {', '.join(elsewhere[1:])})" if len(elsewhere) > 1 else ""
+        return f"{at}: no column '{column}' in {here}; it is a column of {rel}{also}: add {how} to read {rel}.{column}"
+    return f"{at}: no column '{column}'" + did_you_mean(column, [c for c in candidates if c.lower() != column])
+
+
+def _scope_sources(select, tree, local: dict[str, dict[str, str]]) -> dict[str, tuple[str, dict | None]]:
+    """alias -> (relation name, its columns or None when unknown) for the FROM and JOINs of ``select``."""
+    ctes = {c.alias_or_name.lower(): c for c in tree.find_all(exp.CTE)}
+    from_ = select.args.get("from_") or select.args.get("from")
+    items = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+    sources: dict[str, tuple[str, dict | None]] = {}
+    for item in items:
+        alias = item.alias_or_name.lower()
+        if isinstance(item, exp.Table):
+            name = item.name.lower()
+            if name in ctes:
+                selects = ctes[name].this.named_selects
+                cols = None if "*" in selects or not selects else {c.lower(): "" for c in selects}
+            else:
+                cols = local.get(name)
+            sources[alias] = (name, cols)
+        elif isinstance(item, exp.Subquery):
+            selects = item.this.named_selects if isinstance(item.this, exp.Query) else []
+            sources[alias] = (alias, None if "*" in selects or not selects else {c.lower(): "" for c in selects})
+    return sources
 
 
 # ----------------------------------------------------------------------------------------
