@@ -216,6 +216,34 @@ def connect_retrying(path: Path, read_only: bool, timeout: float | None = None, 
     return con
 
 
+@contextlib.contextmanager
+def attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str, timeout: float | None = None) -> Iterator[str]:
+    """``ATTACH path AS alias (READ_ONLY)`` on ``con`` for the block, waiting (visibly) while
+    another process holds the file's lock, as ``connect_retrying`` does; detached at the end."""
+    quoted = str(path).replace("'", "''")
+    timeout = lock_timeout() if timeout is None else timeout
+    deadline, told = time.monotonic() + timeout, False
+    while True:
+        try:
+            con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+            break
+        except duckdb.IOException as exc:
+            if not is_lock_error(exc) or time.monotonic() >= deadline:
+                if is_lock_error(exc):
+                    raise WarehouseBusy(f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:.0f} s. "
+                                        f"Close the program that has it open and retry; nothing was changed.") from None
+                raise
+            if not told:
+                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                told = True
+            time.sleep(0.2)
+    try:
+        yield alias
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DETACH {alias}")
+
+
 def open_warehouse(path: Path, read_only: bool = True, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse (the connection policy above) after checking its schema version."""
     return connect_retrying(path, read_only=read_only, timeout=timeout)
@@ -427,7 +455,9 @@ def limited(con: duckdb.DuckDBPyConnection, limits: QueryLimits | None = None, w
     watcher.start()
     try:
         yield
-    except duckdb.InterruptException:
+    except (duckdb.InterruptException, RuntimeError) as exc:  # DuckDB says "Query interrupted" as either
+        if not isinstance(exc, duckdb.InterruptException) and "interrupt" not in str(exc).lower():
+            raise
         if state["signalled"] or not state["timed_out"]:
             raise KeyboardInterrupt from None
         raise GensynthError(

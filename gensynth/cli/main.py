@@ -70,9 +70,15 @@ def build(
         ("non-finite functions", summary.nonfinite_functions),
         ("distinct evaluations", summary.distinct_evaluations),
     ]
+    rows += [("runs carried over", summary.carried_runs),
+             ("user splits carried", summary.splits_carried),
+             ("  re-registered", len(summary.splits_registered)),
+             ("  stale (see `gensynth split list`)", len(summary.splits_stale))]
     rows += [(f"{name} (s)", seconds) for name, seconds in summary.timings.items()]
     rows.append(("total (s)", sum(summary.timings.values())))
     console.print(summary_table("gensynth build", rows))
+    for name, reason in summary.splits_stale.items():
+        console.print(f"[yellow]stale split {name}:[/yellow] {reason}")
 
 
 @app.command()
@@ -216,11 +222,24 @@ def run() -> None:
     except KeyboardInterrupt:
         print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C inside a command into exit 130, silently
+            print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
+        raise
     except Exception as exc:  # one place turns every failure into a message
+        if _interrupted(exc):  # Ctrl-C that reached DuckDB mid-query
+            print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
+            sys.exit(130)
         if state["debug"]:
             raise
         print(describe_failure(exc), file=sys.stderr)
         sys.exit(1 if isinstance(exc, (GensynthError, OSError)) else 2)
+
+
+def _interrupted(exc: Exception) -> bool:
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException) or (type(exc) is RuntimeError and "query interrupted" in str(exc).lower())
 
 
 def describe_failure(exc: Exception) -> str:

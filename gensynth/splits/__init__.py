@@ -9,18 +9,20 @@ add, check, drop, list, built-ins), ``stats`` (`gensynth split show`), ``export`
 
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.export import export_split
-from gensynth.splits.registry import (add_split, builtin_names, builtin_sql, check_split, create_view, drop_split,
-                                      dry_run, list_splits, register_builtin_splits, register_split, registered_names,
-                                      registry_row, sandbox)
+from gensynth.splits.registry import (CarryReport, add_split, builtin_names, builtin_sql, carry_over_splits, check_split,
+                                      create_view, dependents, drop_split, dry_run, list_splits, mark_stale, reads,
+                                      register_builtin_splits, register_split, registered_names, registry_row,
+                                      revive_split, sandbox, usable_row)
 from gensynth.splits.sampling import CELL_DIMS, CELLS_PER_AXIS, GRIDS, STRATEGIES, install_sampling, require_sampling
 from gensynth.splits.stats import RoleStats, SplitStats, flatness, normalised_entropy, split_stats
 from gensynth.splits.validate import KINDS, SplitSQL, check_name, column_docs, kind_of, params_of, parse_split
 from gensynth.warehouse import SQL_DIR
 
 __all__ = [
-    "CELL_DIMS", "CELLS_PER_AXIS", "GRIDS", "KINDS", "SQL_DIR", "STRATEGIES", "RoleStats", "SplitReport", "SplitSQL",
-    "SplitStats", "add_split", "builtin_names", "builtin_sql", "check_name", "check_split", "column_docs", "create_view",
-    "drop_split", "dry_run", "export_split", "flatness", "install_sampling", "kind_of", "list_splits",
+    "CELL_DIMS", "CELLS_PER_AXIS", "GRIDS", "KINDS", "SQL_DIR", "STRATEGIES", "CarryReport", "RoleStats", "SplitReport",
+    "SplitSQL", "SplitStats", "add_split", "builtin_names", "builtin_sql", "carry_over_splits", "check_name",
+    "check_split", "column_docs", "create_view", "dependents", "drop_split", "dry_run", "mark_stale", "reads",
+    "revive_split", "export_split", "flatness", "install_sampling", "kind_of", "list_splits",
     "materialise_and_check", "normalised_entropy", "params_of", "parse_split", "register_builtin_splits",
-    "register_split", "registered_names", "registry_row", "require_sampling", "sandbox", "split_stats",
+    "register_split", "registered_names", "registry_row", "require_sampling", "sandbox", "split_stats", "usable_row",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from gensynth.errors import GensynthError
-from gensynth.splits.validate import ROLE_RE, SplitSQL, first_line, refusal
+from gensynth.splits.validate import REGISTER, ROLE_RE, SplitSQL, first_line, refusal
 from gensynth.warehouse import sql_text
 
 ROWS = "__gensynth_split_rows"  # the TEMP table sql/split_checks/*.sql read
@@ -34,10 +34,11 @@ class SplitReport:
     requested: dict[str, int]
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    revivable: bool = False  # `split check` of a stale split that passes again (registry.revive_split)
 
 
 def materialise_and_check(con: duckdb.DuckDBPyConnection, relation: str, split: SplitSQL,
-                          action: str = "was not registered") -> SplitReport:
+                          action: str = REGISTER) -> SplitReport:
     """Run the split once into a TEMP table and check its rows; raises on any violation."""
     start = time.perf_counter()
     where = f"Split '{split.name}'" + (f" ({split.source})" if split.source != "builtin" else "")
@@ -46,7 +47,7 @@ def materialise_and_check(con: duckdb.DuckDBPyConnection, relation: str, split: 
     except (duckdb.InterruptException, duckdb.OutOfMemoryException):
         raise  # the query limits (gensynth.warehouse.limited) say what happened
     except duckdb.Error as exc:
-        raise GensynthError(f"{where} {action}: it failed when run: {first_line(exc)} Fix the SQL and retry; the warehouse was not changed.") from None
+        raise GensynthError(f"{where} {action}: it failed when run: {first_line(exc)} Fix the SQL and retry; nothing was changed.") from None
     try:
         report = role_counts(con)
         report.name, report.kind, report.requested = split.name, split.kind, split.requested

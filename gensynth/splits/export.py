@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from gensynth.errors import GensynthError
-from gensynth.splits.registry import registry_row
+from gensynth.splits.registry import usable_row
 
 
 def export_split(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> int:
@@ -15,7 +15,7 @@ def export_split(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> int:
 
     Columns: program_id, role, function_id, n_ops, depth, prefix, infix. Returns rows written.
     """
-    registry_row(con, name)
+    usable_row(con, name)
     path = Path(path)
     if path.is_dir():
         raise GensynthError(f"--parquet '{path}' is a directory. Give a file path, e.g. {path / (name + '.parquet')}.")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -29,8 +30,9 @@ import duckdb
 from gensynth.errors import GensynthError
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.sampling import install_sampling, require_sampling
-from gensynth.splits.validate import SplitSQL, check_name, did_you_mean, parse_split
-from gensynth.warehouse import SQL_DIR, open_warehouse, relation_exists, run_sql, sql_text
+from gensynth.splits.validate import CARRY, CHECK, REGISTER, SplitSQL, check_name, did_you_mean, parse_split
+from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_exists, run_sql,
+                                sql_text)
 
 
 # ----------------------------------------------------------------------------------------
@@ -74,6 +76,9 @@ def register_builtin_splits(con: duckdb.DuckDBPyConnection, stages=None, quiet: 
     return registered
 
 
+_COLUMNS = "name, kind, description, sql_text, sql_hash, source, roles, notes, created_at, status, stale_reason"
+
+
 def register_split(con: duckdb.DuckDBPyConnection, split: SplitSQL, report: SplitReport | None = None) -> SplitReport:
     """Create ``split_<name>`` and its ``splits`` row in one transaction on a writable ``con``.
 
@@ -88,9 +93,9 @@ def register_split(con: duckdb.DuckDBPyConnection, split: SplitSQL, report: Spli
         if report is None:
             report = materialise_and_check(con, split.view, split)
         con.execute(
-            "INSERT OR REPLACE INTO splits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO splits ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', '')",
             [split.name, split.kind, split.description, split.text, split.sql_hash, split.source,
-             json.dumps(report.roles), "\n".join(report.notices), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],
+             json.dumps(report.roles), "\n".join(report.notices), _now()],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -99,15 +104,34 @@ def register_split(con: duckdb.DuckDBPyConnection, split: SplitSQL, report: Spli
     return report
 
 
+def mark_stale(con: duckdb.DuckDBPyConnection, row: dict, reason: str) -> None:
+    """Keep a split that no longer passes as a ``stale`` registry row (no view) with ``reason``."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_sql(con, "splits_registry.sql")
+        con.execute(f"DROP VIEW IF EXISTS split_{row['name']}")
+        con.execute(
+            f"INSERT OR REPLACE INTO splits ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'stale', ?)",
+            [row["name"], row.get("kind") or "density", row.get("description") or "", row["sql_text"], row["sql_hash"],
+             row["source"], row.get("roles") or "{}", row.get("notes") or "", row.get("created_at") or _now(), reason],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 # ----------------------------------------------------------------------------------------
 # Commands on an existing warehouse (what the CLI calls)
 # ----------------------------------------------------------------------------------------
 
-def add_split(path: Path, file: Path, name: str | None = None, replace: bool = False) -> SplitReport:
+def add_split(path: Path, file: Path, name: str | None = None, replace: bool = False,
+              limits: QueryLimits | None = None) -> SplitReport:
     """Validate, run and register the split in ``file``; the warehouse is untouched on refusal.
 
-    Everything that can fail runs first on a read-only, sandboxed connection (TEMP view);
-    only then is the file opened for writing to create the view and the registry row.
+    Everything that can fail runs first on a read-only, sandboxed connection (TEMP view),
+    under ``limits``; only then is the file opened for writing to create the view and the
+    registry row (a stale split of that name is replaced only with ``replace``).
     """
     file = Path(file)
     if not file.is_file():
@@ -128,7 +152,8 @@ def add_split(path: Path, file: Path, name: str | None = None, replace: bool = F
                 f"--name to register this file under another name, or `gensynth split drop {name}` first."
             )
         split = parse_split(con, name, text, source=str(file))
-        report = dry_run(con, split)
+        with limited(con, limits, f"Split '{name}'"):
+            report = dry_run(con, split)
     finally:
         con.close()
     con = open_warehouse(path, read_only=False)
@@ -142,7 +167,7 @@ def add_split(path: Path, file: Path, name: str | None = None, replace: bool = F
     return report
 
 
-def dry_run(con: duckdb.DuckDBPyConnection, split: SplitSQL, action: str = "was not registered") -> SplitReport:
+def dry_run(con: duckdb.DuckDBPyConnection, split: SplitSQL, action: str = REGISTER) -> SplitReport:
     """Run and check ``split`` through a TEMP view on ``con`` (read-only is enough); nothing persists."""
     temp = "__gensynth_split_check"
     create_view(con, temp, split.body, temp_view=True)
@@ -153,24 +178,60 @@ def dry_run(con: duckdb.DuckDBPyConnection, split: SplitSQL, action: str = "was 
             con.execute(f"DROP VIEW IF EXISTS temp.{temp}")
 
 
-def check_split(con: duckdb.DuckDBPyConnection, name: str) -> SplitReport:
-    """Re-validate a registered split against the warehouse as it is now and re-run its checks."""
+def check_split(con: duckdb.DuckDBPyConnection, name: str, limits: QueryLimits | None = None) -> SplitReport:
+    """Re-validate a registered split against the warehouse as it is now and re-run its checks.
+
+    A stale split (no view) is validated and dry-run from its stored SQL; its report says
+    ``revivable`` when it passes, and ``revive_split`` registers it again.
+    """
     row = registry_row(con, name)
     text, stored_hash, source = row["sql_text"], row["sql_hash"], row["source"]
-    split = parse_split(con, name, text, source=source)
+    split = parse_split(con, name, text, source=source, action=CHECK)
     if split.sql_hash != stored_hash:
         raise GensynthError(f"Split '{name}': the stored SQL does not match its stored hash; the `splits` row was edited by hand. Re-add it with `gensynth split add FILE --name {name} --replace`.")
-    if not relation_exists(con, split.view):
+    stale = row.get("status") == "stale"
+    if not stale and not relation_exists(con, split.view):
         raise GensynthError(f"Split '{name}' is registered but its view {split.view} is missing. Re-add it with `gensynth split add FILE --name {name} --replace`.")
-    report = materialise_and_check(con, split.view, split)
+    with limited(con, limits, f"Split '{name}'"):
+        report = dry_run(con, split, action=CHECK) if stale else materialise_and_check(con, split.view, split, action=CHECK)
+    report.revivable = stale
     if source == "builtin" and (SQL_DIR / "splits" / f"{name}.sql").is_file() and builtin_sql(name) != text:
         report.notices.append(f"sql/splits/{name}.sql has changed since this warehouse was built; rebuild (`gensynth build`) to register the new version.")
     return report
 
 
-def drop_split(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop ``split_<name>`` and its ``splits`` row (one transaction)."""
+def revive_split(con: duckdb.DuckDBPyConnection, name: str, report: SplitReport) -> None:
+    """Register a stale split again (view and ``ok`` row) after ``check_split`` passed it."""
+    row = registry_row(con, name)
+    register_split(con, parse_split(con, name, row["sql_text"], source=row["source"], action=CHECK), report)
+
+
+def dependents(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], list[str]]:
+    """(splits whose SQL reads split_<name>, run ids that trained or were evaluated on it)."""
+    view = f"split_{name}"
+    readers = []
+    for other, text in con.execute("SELECT name, sql_text FROM splits WHERE name <> ? ORDER BY name", [name]).fetchall():
+        if view in reads(text):
+            readers.append(other)
+    runs = []
+    if relation_exists(con, "runs"):
+        runs = [r[0] for r in con.execute("SELECT run_id FROM runs WHERE view = ? ORDER BY run_id", [view]).fetchall()]
+    return readers, runs
+
+
+def drop_split(con: duckdb.DuckDBPyConnection, name: str, force: bool = False) -> list[str]:
+    """Drop ``split_<name>`` and its ``splits`` row (one transaction); returns the dependent
+    splits marked stale. Refuses, naming them, while other splits read it or runs used it,
+    unless ``force``: then those splits become stale and the runs keep their results."""
     registry_row(con, name)
+    readers, runs = dependents(con, name)
+    if (readers or runs) and not force:
+        parts = ([f"split(s) {', '.join(readers)} read split_{name}"] if readers else []) + \
+                ([f"{len(runs)} run(s) used it ({', '.join(runs[:5])}{', ...' if len(runs) > 5 else ''})"] if runs else [])
+        raise GensynthError(
+            f"Split '{name}' has dependents: {'; '.join(parts)}. Dropping it would leave them pointing at a view that "
+            f"no longer exists. Pass --force to drop it anyway (dependent splits are kept as stale; runs keep their results)."
+        )
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DROP VIEW IF EXISTS split_{name}")
@@ -179,17 +240,22 @@ def drop_split(con: duckdb.DuckDBPyConnection, name: str) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    for other in readers:
+        mark_stale(con, registry_row(con, other), f"it reads split_{name}, which was dropped")
+    return readers
 
 
 def list_splits(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """The ``splits`` table as dicts (``roles`` parsed), by name."""
+    """The ``splits`` table as dicts (``roles`` parsed; ``status`` 'ok' or 'stale'), by name."""
     if not relation_exists(con, "splits"):
         return []
-    cur = con.execute("SELECT name, kind, description, source, roles, notes, created_at, sql_hash FROM splits ORDER BY name")
+    cur = con.execute("SELECT * FROM splits ORDER BY name")
     cols = [d[0] for d in cur.description]
     rows = [dict(zip(cols, r)) for r in cur.fetchall()]
     for r in rows:
-        r["roles"] = json.loads(r["roles"])
+        r["roles"] = json.loads(r["roles"] or "{}")
+        r["status"] = "stale" if r.get("status") == "stale" else "ok"
+        r["stale_reason"] = r.get("stale_reason") or ""
     return rows
 
 
@@ -198,6 +264,72 @@ def registered_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not relation_exists(con, "splits"):
         return []
     return [r[0] for r in con.execute("SELECT name FROM splits ORDER BY name").fetchall()]
+
+
+# ----------------------------------------------------------------------------------------
+# Rebuilds: user splits are carried over
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class CarryReport:
+    """What a rebuild did with the user splits of the warehouse it replaced."""
+
+    carried: int = 0  # user splits found in the old warehouse
+    registered: list[str] = field(default_factory=list)  # re-validated and registered in the new one
+    stale: dict[str, str] = field(default_factory=dict)  # kept without a view: name -> why
+
+
+def carry_over_splits(old_path: Path, con: duckdb.DuckDBPyConnection, limits: QueryLimits | None = None) -> CarryReport:
+    """Re-register the user splits (source not 'builtin') of the warehouse at ``old_path`` on ``con``.
+
+    For ``gensynth build``, which replaces the warehouse: user splits are irreplaceable.
+    Each is re-validated against the new universe and re-run under ``limits``, in the
+    order it was registered (a split reading another comes after it); one that passes
+    is registered, one that fails is kept as a stale row with the reason.
+    """
+    rows = _old_user_splits(Path(old_path), con)
+    report = CarryReport(carried=len(rows))
+    for row in rows:
+        try:
+            if not relation_exists(con, "manifold_cells"):
+                raise GensynthError("the rebuilt warehouse has no manifolds (built with --skip-embed); run `gensynth embed`, then `gensynth split check --all`")
+            split = parse_split(con, row["name"], row["sql_text"], source=row["source"], action=CARRY)
+            with limited(con, limits, f"Split '{row['name']}'"):
+                register_split(con, split)
+            report.registered.append(row["name"])
+        except GensynthError as exc:
+            reason = " ".join(str(exc).split())
+            mark_stale(con, row, reason)
+            report.stale[row["name"]] = reason
+    return report
+
+
+def _old_user_splits(old_path: Path, con: duckdb.DuckDBPyConnection) -> list[dict]:
+    if not old_path.is_file():
+        return []
+    with attached(con, old_path, "old_splits"):
+        if not relation_exists(con, "splits", database="old_splits"):
+            return []
+        cur = con.execute("SELECT * FROM old_splits.splits WHERE source <> 'builtin' ORDER BY created_at, name")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def reads(text: str) -> set[str]:
+    """Names of the tables and views a split's SQL reads (lowercase; CTE names excluded)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        root = sqlglot.parse_one(text, read="duckdb")
+    except Exception:  # unparsable SQL reads nothing we can name
+        return set()
+    ctes = {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
+    return {t.name.lower() for t in root.find_all(exp.Table) if isinstance(t.this, exp.Identifier)} - ctes
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def registry_row(con: duckdb.DuckDBPyConnection, name: str) -> dict:
@@ -211,6 +343,18 @@ def registry_row(con: duckdb.DuckDBPyConnection, name: str) -> dict:
         )
     cur = con.execute("SELECT * FROM splits WHERE name = ?", [name])
     return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+
+
+def usable_row(con: duckdb.DuckDBPyConnection, name: str) -> dict:
+    """``registry_row`` of a split that has its view; refuses a stale split, saying why and how to fix it."""
+    row = registry_row(con, name)
+    if row.get("status") == "stale":
+        raise GensynthError(
+            f"Split '{name}' is stale (it has no view split_{name}): {row.get('stale_reason') or 'it failed on this universe'}. "
+            f"Fix its SQL and re-add it (`gensynth split add FILE --name {name} --replace`), or re-validate it as it is "
+            f"with `gensynth split check {name}`."
+        )
+    return row
 
 
 def sandbox(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from gensynth.splits.contract import ROWS, requested, role_counts, role_order
-from gensynth.splits.registry import registry_row
+from gensynth.splits.registry import usable_row
 from gensynth.splits.sampling import GRIDS
 from gensynth.splits.validate import SplitSQL, parse_split
 
@@ -60,7 +60,7 @@ class SplitStats:
 
 def split_stats(con: duckdb.DuckDBPyConnection, name: str) -> SplitStats:
     """Per-role counts, functions, train overlap, radius/n_ops distributions and flatness."""
-    row = registry_row(con, name)
+    row = usable_row(con, name)
     split = parse_split(con, name, row["sql_text"], source=row["source"])
     rows = ROWS
     con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT program_id, role FROM split_{name}")

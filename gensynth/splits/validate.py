@@ -68,6 +68,15 @@ FORBIDDEN_NODES = tuple(
         "Kill", "Declare", "Cache", "Uncache", "Refresh"))
     if cls is not None
 )
+REGISTER = "was not registered"  # the `action` of add (and of a build registering built-ins)
+CHECK = "fails its checks on this warehouse"  # the `action` of `split check`
+CARRY = "could not be carried over to the rebuilt warehouse"  # the `action` of a rebuild
+# Relations whose rows change as runs land (results, the registry, analysis views over
+# them). A split reading one would drift while runs that trained on it keep its hash, so
+# it is refused: a split is a function of the universe alone.
+RESULT_RELATIONS = frozenset({"runs", "metrics", "predictions", "evaluations", "schema_migrations", "nearest_train",
+                              "splits", "pass_at_k", "ood_drop", "density_matrix", "scaling", "method_comparison",
+                              "proximity", "proximity_summary", "finished_runs"})
 PATH_LIKE = re.compile(
     r"(://|^[~/.\\]|[/\\*?]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|db|duckdb|sqlite|xlsx|arrow|gz|zst)$)", re.I
 )
@@ -115,7 +124,7 @@ def check_name(name: str) -> None:
 # ----------------------------------------------------------------------------------------
 
 def parse_split(con: duckdb.DuckDBPyConnection, name: str, text: str, source: str = "builtin",
-                action: str = "was not registered") -> SplitSQL:
+                action: str = REGISTER) -> SplitSQL:
     """Validate a split's SQL against the live warehouse without running it.
 
     Raises ``GensynthError`` listing every problem found, each with its line, column and
@@ -270,6 +279,10 @@ def _table_problems(text: str, tokens, root, schema: dict, ctes: dict, used: dic
             problems.append(f"{at} reads a file or URL; a split may read only the warehouse's tables and views")
         elif (db is not None and db.name.lower() not in ("main",)) or catalog is not None:
             problems.append(f"{at} refers to another database or schema; a split may read only this warehouse's main schema")
+        elif tname.lower() in RESULT_RELATIONS and tname.lower() not in ctes:
+            problems.append(f"{at} reads {tname}, which changes as runs land (results and their analysis): a split must "
+                            f"depend only on the universe (programs, functions, manifold, manifold_cells, other splits), or "
+                            f"it would drift while the runs trained on it keep its hash; select programs by their own columns instead")
         elif tname.lower() not in ctes and tname.lower() not in schema:
             problems.append(f"{at}: no table or view '{tname}' in the warehouse" + did_you_mean(tname, list(ctes) + list(schema)))
     return problems
@@ -599,8 +612,12 @@ def first_line(exc: Exception) -> str:
     return " ".join(str(exc).strip().splitlines()[:2])
 
 
-def refusal(where: str, problems: list[str], ran: bool = False, action: str = "was not registered") -> GensynthError:
+def refusal(where: str, problems: list[str], ran: bool = False, action: str = REGISTER) -> GensynthError:
     """One message listing every problem, saying what the refusal means (``action``) and how to fix it."""
     items = "\n".join(f"  - {p}" for p in problems)
-    verb = "Its rows break the split contract" if ran else "It was refused before running"
-    return GensynthError(f"{where} {action}. {verb}:\n{items}\nFix the SQL and retry; the warehouse was not changed.")
+    verb = ("Its rows break the split contract" if ran else "It was refused before running") if action == REGISTER else \
+        ("Its rows break the split contract" if ran else "Its SQL does not pass validation")
+    fix = {REGISTER: "Fix the SQL and retry; the warehouse was not changed.",
+           CHECK: "Fix the SQL and re-add it (`gensynth split add FILE --name NAME --replace`); nothing was changed.",
+           }.get(action, "Fix the SQL and re-add it (`gensynth split add FILE --name NAME --replace`).")
+    return GensynthError(f"{where} {action}. {verb}:\n{items}\n{fix}")
