@@ -1,7 +1,8 @@
 """The splits stage: train/test splits as SQL over the manifold.
 
 Modules, in the order a split meets them: ``sampling`` (the sampling frame and strategy
-macros), ``validate`` (static sqlglot checks of a split's SQL), ``contract`` (checks on
+macros), ``sqltext`` (reading a split's header, params and roles), ``validate`` (static
+sqlglot checks of a split's SQL), ``contract`` (checks on
 its rows after it runs), ``registry`` (the ``splits`` table and ``split_<name>`` views:
 add, check, drop, list, built-ins), ``stats`` (`gensynth split show`), ``export``
 (Parquet). The names below are the stage's public API.
@@ -15,7 +16,8 @@ from gensynth.splits.registry import (CarryReport, add_split, builtin_names, bui
                                       revive_split, sandbox, usable_row)
 from gensynth.splits.sampling import CELL_DIMS, CELLS_PER_AXIS, GRIDS, STRATEGIES, install_sampling, require_sampling
 from gensynth.splits.stats import RoleStats, SplitStats, flatness, normalised_entropy, split_stats
-from gensynth.splits.validate import KINDS, SplitSQL, check_name, column_docs, kind_of, params_of, parse_split
+from gensynth.splits.sqltext import column_docs, kind_of, params_of
+from gensynth.splits.validate import KINDS, SplitSQL, check_name, parse_split
 from gensynth.warehouse import SQL_DIR
 
 __all__ = [

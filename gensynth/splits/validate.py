@@ -24,7 +24,9 @@ import sqlglot
 from sqlglot import exp
 
 from gensynth.errors import GensynthError
-from gensynth.sqldoc import select_column_docs
+from gensynth.splits.sqltext import (call_location, column_docs, declared_roles, description, fragment, func_name,
+                                     kind_of, loc, node_location, params_of, spellings, statements, strip_comments,
+                                     word_location)
 
 KINDS = ("density", "support")
 ROLE_RE = re.compile(r"^(train|val|test_[a-z0-9_]+)$")
@@ -150,14 +152,14 @@ def parse_split(con: duckdb.DuckDBPyConnection, name: str, text: str, source: st
     column_problems = _unknown_columns(text, root, schema, macros)
     body = _bind(con, where, text, column_problems, action)
     return SplitSQL(
-        name=name, kind=kind, description=_description(text), text=text, body=body,
-        columns=column_docs(root), requested=params_of(root), declared_roles=_declared_roles(root), source=source,
+        name=name, kind=kind, description=description(text), text=text, body=body,
+        columns=column_docs(root), requested=params_of(root), declared_roles=declared_roles(root), source=source,
     )
 
 
 def _check_header(where: str, text: str) -> str:
     """The split's kind from its ``-- kind:`` line; refuses empty SQL and unknown kinds."""
-    if not _strip_comments(text).strip().strip(";").strip():
+    if not strip_comments(text).strip().strip(";").strip():
         raise GensynthError(f"{where} is empty. A split is one SELECT returning program_id and role; see sql/splits/ for examples.")
     kind = kind_of(text)
     if kind is None:
@@ -179,10 +181,10 @@ def _tokens(where: str, text: str):
 def _statement_problems(text: str, tokens) -> list[str]:
     """A split is one statement, and it must start like a SELECT."""
     problems = []
-    for i, stmt in enumerate(_statements(tokens)):
+    for i, stmt in enumerate(statements(tokens)):
         first = stmt[0]
-        frag = _fragment(text, first.start, stmt[-1].end + 1)
-        line, col = _loc(text, first.start)
+        frag = fragment(text, first.start, stmt[-1].end + 1)
+        line, col = loc(text, first.start)
         if i == 0 and first.text.upper() not in ("SELECT", "WITH", "FROM", "("):
             problems.append(f"line {line}, column {col}: `{frag}`: {first.text.upper()} statements are not allowed; a split may only read (one SELECT, CTEs allowed)")
         elif i > 0:
@@ -216,8 +218,8 @@ def _forbidden_problems(text: str, tokens, root, used: dict[str, int]) -> list[s
     problems = []
     for node in root.walk():
         if isinstance(node, FORBIDDEN_NODES):
-            off, frag = _node_location(text, tokens, node, used)
-            line, col = _loc(text, off)
+            off, frag = node_location(text, tokens, node, used)
+            line, col = loc(text, off)
             problems.append(f"line {line}, column {col}: `{frag}`: {node.key.upper()} statements are not allowed; a split may only read")
     return problems
 
@@ -226,12 +228,12 @@ def _function_problems(text: str, tokens, root, schema: dict, macros: dict, ctes
     """Functions that read files or the network, take SQL as a string, or change between reads."""
     problems = []
     for node in root.find_all(exp.Func):
-        fname = _func_name(node)
+        fname = func_name(node)
         is_table_fn = isinstance(node.parent, exp.Table) and node.parent.this is node
-        spellings = _spellings(node)
+        spellings = spellings(node)
         names = set(spellings) | {fname}
-        off, frag = _call_location(text, tokens, spellings, used)
-        line, col = _loc(text, off)
+        off, frag = call_location(text, tokens, spellings, used)
+        line, col = loc(text, off)
         at = f"line {line}, column {col}: `{frag}`"
         unstable = sorted(names & UNSTABLE_FUNCTIONS.keys())
         if names & FILE_FUNCTIONS:
@@ -271,9 +273,9 @@ def _table_problems(text: str, tokens, root, schema: dict, ctes: dict, used: dic
         tname = table.this.name
         off = table.this.meta.get("start")
         if off is None:
-            off, _ = _word_location(text, tokens, tname, used)
-        line, col = _loc(text, off)
-        at = f"line {line}, column {col}: `{_fragment(text, off, off + len(tname) + 2)}`"
+            off, _ = word_location(text, tokens, tname, used)
+        line, col = loc(text, off)
+        at = f"line {line}, column {col}: `{fragment(text, off, off + len(tname) + 2)}`"
         db, catalog = table.args.get("db"), table.args.get("catalog")
         if PATH_LIKE.search(tname):
             problems.append(f"{at} reads a file or URL; a split may read only the warehouse's tables and views")
@@ -327,9 +329,9 @@ def _unknown_columns(text: str, root, schema: dict[str, dict[str, str]], macros:
     tree = root.copy()
     local = {t: dict(cols) for t, cols in schema.items()}
     for i, table in enumerate(list(tree.find_all(exp.Table))):
-        if isinstance(table.this, exp.Func) and _func_name(table.this) in macros:
+        if isinstance(table.this, exp.Func) and func_name(table.this) in macros:
             placeholder = f"__macro_{i}"
-            local[placeholder] = {c: "UNKNOWN" for c in macros[_func_name(table.this)]}
+            local[placeholder] = {c: "UNKNOWN" for c in macros[func_name(table.this)]}
             new = exp.Table(this=exp.to_identifier(placeholder))
             if table.args.get("alias") is not None:
                 new.set("alias", table.args["alias"].copy())
@@ -363,7 +365,7 @@ JOIN_KEYS = ("program_id", "function_id")  # how warehouse relations join (progr
 def _column_problem(text: str, node, column: str, tree, local: dict[str, dict[str, str]], candidates: list[str]) -> str:
     """Why ``column`` does not resolve: ambiguous between the relations in scope, in another
     warehouse relation (say which and how to join it), or unknown (with a "did you mean")."""
-    line, col = _loc(text, node.this.meta.get("start", 0))
+    line, col = loc(text, node.this.meta.get("start", 0))
     at = f"line {line}, column {col}"
     select = node.find_ancestor(exp.Select)
     sources = _scope_sources(select, tree, local) if select is not None else {}
@@ -439,168 +441,6 @@ def table_macros(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         except Exception:
             macros[name.lower()] = []
     return macros
-
-
-# ----------------------------------------------------------------------------------------
-# Reading a split's text: kind, description, params, roles, column docs
-# ----------------------------------------------------------------------------------------
-
-def kind_of(text: str) -> str | None:
-    """The kind named on the `-- kind:` line, lowercased, or None."""
-    m = re.search(r"^\s*--\s*kind\s*:\s*([A-Za-z_]+)", text, re.M)
-    return m.group(1).lower() if m else None
-
-
-def _description(text: str) -> str:
-    """The leading comment block, without the kind line, as one string per paragraph."""
-    lines = []
-    for line in text.splitlines():
-        s = line.strip()
-        if not s:
-            lines.append("")
-            continue
-        if not s.startswith("--"):
-            break
-        body = s[2:].strip()
-        if not re.match(r"kind\s*:", body):
-            lines.append(body)
-    paragraphs = " ".join(l if l else "\n" for l in lines).split("\n")
-    return "\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
-
-
-def _leftmost_select(root):
-    node = root
-    while isinstance(node, exp.SetOperation):
-        node = node.this
-    if isinstance(node, exp.Subquery):
-        node = node.this
-    return node if isinstance(node, exp.Select) else None
-
-
-def _top_selects(root) -> list:
-    """The SELECTs whose rows a (UNION ALL of) SELECT(s) returns, left to right."""
-    if isinstance(root, exp.SetOperation):
-        return _top_selects(root.this) + _top_selects(root.expression)
-    if isinstance(root, exp.Subquery):
-        return _top_selects(root.this)
-    return [root] if isinstance(root, exp.Select) else []
-
-
-def _declared_roles(root) -> list[str]:
-    roles = []
-    for select in _top_selects(root):
-        if len(select.expressions) == 2:
-            proj = select.expressions[1]
-            value = proj.this if isinstance(proj, exp.Alias) else proj
-            if isinstance(value, exp.Literal) and value.is_string and value.this not in roles:
-                roles.append(value.this)
-    return roles
-
-
-def column_docs(root) -> dict[str, str]:
-    """Selected column -> its trailing comment, for the leftmost top-level SELECT."""
-    return select_column_docs(_leftmost_select(root))
-
-
-def params_of(root) -> dict[str, int]:
-    """Integer literals of the `params` CTE (n_train, n_val, n_test, n_<role>, seed, ...)."""
-    for cte in root.find_all(exp.CTE):
-        if cte.alias_or_name.lower() == "params" and isinstance(cte.this, exp.Select):
-            out = {}
-            for proj in cte.this.expressions:
-                value = proj.this if isinstance(proj, exp.Alias) else proj
-                if isinstance(value, exp.Literal) and not value.is_string:
-                    with_int = value.this
-                    if re.fullmatch(r"\d+", with_int):
-                        out[proj.alias_or_name.lower()] = int(with_int)
-            return out
-    return {}
-
-
-# ----------------------------------------------------------------------------------------
-# Locations and messages
-# ----------------------------------------------------------------------------------------
-
-def _func_name(node) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    return node.sql_name().lower()
-
-
-def _spellings(node) -> list[str]:
-    """Names a function node may have been written with (sqlglot maps random() to RAND)."""
-    if isinstance(node, exp.Anonymous):
-        return [str(node.this).lower()]
-    return [n.lower() for n in type(node).sql_names()] or [node.sql_name().lower()]
-
-
-def _statements(tokens) -> list[list]:
-    from sqlglot.tokens import TokenType
-
-    out, cur = [], []
-    for tok in tokens:
-        if tok.token_type == TokenType.SEMICOLON:
-            if cur:
-                out.append(cur)
-            cur = []
-        else:
-            cur.append(tok)
-    if cur:
-        out.append(cur)
-    return out
-
-
-def _call_location(text: str, tokens, names: list[str], used: dict[str, int]) -> tuple[int, str]:
-    """Offset and text of the next not-yet-reported call of any of ``names(...)``."""
-    from sqlglot.tokens import TokenType
-
-    seen, key = 0, "call:" + names[0]
-    for i, tok in enumerate(tokens):
-        if tok.text.lower() in names and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN:
-            if seen == used.get(key, 0):
-                used[key] = seen + 1
-                depth, end = 0, tok.end
-                for t in tokens[i + 1:]:
-                    depth += t.token_type == TokenType.L_PAREN
-                    depth -= t.token_type == TokenType.R_PAREN
-                    end = t.end
-                    if depth == 0:
-                        break
-                return tok.start, _fragment(text, tok.start, end + 1)
-            seen += 1
-    return _word_location(text, tokens, names[0], used)
-
-
-def _word_location(text: str, tokens, word: str, used: dict[str, int]) -> tuple[int, str]:
-    key = "word:" + word.lower()
-    hits = [t for t in tokens if t.text.lower() == word.lower()]
-    if not hits:
-        return 0, word
-    tok = hits[min(used.get(key, 0), len(hits) - 1)]
-    used[key] = used.get(key, 0) + 1
-    return tok.start, _fragment(text, tok.start, tok.end + 1)
-
-
-def _node_location(text: str, tokens, node, used: dict[str, int]) -> tuple[int, str]:
-    keyword = node.key.split("_")[0]
-    off, _ = _word_location(text, tokens, keyword, used)
-    return off, _fragment(text, off, off + 60)
-
-
-def _loc(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of a character offset."""
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, col
-
-
-def _fragment(text: str, start: int, end: int, limit: int = 70) -> str:
-    frag = " ".join(text[start:end].split())
-    return frag if len(frag) <= limit else frag[: limit - 1] + "…"
-
-
-def _strip_comments(text: str) -> str:
-    return re.sub(r"/\*.*?\*/", "", re.sub(r"--[^\n]*", "", text), flags=re.S)
 
 
 def did_you_mean(name: str, candidates: list[str]) -> str:
