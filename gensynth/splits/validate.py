@@ -230,9 +230,9 @@ def _function_problems(text: str, tokens, root, schema: dict, macros: dict, ctes
     for node in root.find_all(exp.Func):
         fname = func_name(node)
         is_table_fn = isinstance(node.parent, exp.Table) and node.parent.this is node
-        spellings = spellings(node)
-        names = set(spellings) | {fname}
-        off, frag = call_location(text, tokens, spellings, used)
+        written = spellings(node)
+        names = set(written) | {fname}
+        off, frag = call_location(text, tokens, written, used)
         line, col = loc(text, off)
         at = f"line {line}, column {col}: `{frag}`"
         unstable = sorted(names & UNSTABLE_FUNCTIONS.keys())
