@@ -323,6 +323,15 @@ def test_add_round_trip_and_the_view_works_in_the_duckdb_shell(copy, tmp_path):
         c.close()
 
 
+def test_the_readme_example_split_registers(copy, tmp_path):
+    """The split contract in the README is shown by an example that must keep working."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Splits\n"):readme.index("## Synthesizers")]
+    example = re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+    report = splits.add_split(copy, write_split(tmp_path, "small_vs_big", example))
+    assert report.kind == "density" and report.roles == {"train": 2_000, "test_big": 1_000} and not report.notices
+
+
 def test_clipped_sizes_register_with_a_notice(copy, tmp_path):
     text = splits.builtin_sql("density_natural").replace("50000 AS n_train", "10000000 AS n_train")
     report = splits.add_split(copy, write_split(tmp_path, "huge_train", text))

@@ -11,12 +11,9 @@ from typing import List, Optional
 
 import typer
 
-from gensynth.cli.options import output_dir
+from gensynth.cli.options import WarehouseOpt, output_dir
 from gensynth.errors import GensynthError
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
 
 
 def _warehouse(path: Optional[Path]) -> Path:

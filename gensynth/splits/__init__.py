@@ -10,7 +10,7 @@ add, check, drop, list, built-ins), ``stats`` (`gensynth split show`), ``export`
 
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.export import export_split
-from gensynth.splits.registry import (CarryReport, add_split, builtin_names, builtin_sql, carry_over_splits, check_split,
+from gensynth.splits.registry import (CarryReport, SplitInfo, require_split, add_split, builtin_names, builtin_sql, carry_over_splits, check_split,
                                       create_view, dependents, drop_split, dry_run, list_splits, mark_stale, reads,
                                       register_builtin_splits, register_split, registered_names, registry_row,
                                       revive_split, sandbox, usable_row)
@@ -21,7 +21,7 @@ from gensynth.splits.validate import KINDS, SplitSQL, check_name, parse_split
 from gensynth.warehouse import SQL_DIR
 
 __all__ = [
-    "CELL_DIMS", "CELLS_PER_AXIS", "GRIDS", "KINDS", "SQL_DIR", "STRATEGIES", "CarryReport", "RoleStats", "SplitReport",
+    "CELL_DIMS", "CELLS_PER_AXIS", "GRIDS", "KINDS", "SQL_DIR", "STRATEGIES", "CarryReport", "SplitInfo", "require_split", "RoleStats", "SplitReport",
     "SplitSQL", "SplitStats", "add_split", "builtin_names", "builtin_sql", "carry_over_splits", "check_name",
     "check_split", "column_docs", "create_view", "dependents", "drop_split", "dry_run", "mark_stale", "reads",
     "revive_split", "export_split", "flatness", "install_sampling", "kind_of", "list_splits",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,8 @@ from gensynth.errors import GensynthError
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.sampling import install_sampling, require_sampling
 from gensynth.splits.validate import CARRY, CHECK, REGISTER, SplitSQL, check_name, did_you_mean, parse_split
-from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_exists, run_sql,
-                                sql_text)
+from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_exists, relation_names,
+                                run_sql, sql_text)
 
 
 # ----------------------------------------------------------------------------------------
@@ -264,6 +265,66 @@ def registered_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not relation_exists(con, "splits"):
         return []
     return [r[0] for r in con.execute("SELECT name FROM splits ORDER BY name").fetchall()]
+
+
+# ----------------------------------------------------------------------------------------
+# What training, evaluation and search read: a registered split's view
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """A registered split view and the sizes of its roles."""
+
+    view: str
+    roles: dict[str, int]
+    sql_hash: str | None
+
+
+def require_split(con: duckdb.DuckDBPyConnection, view: str, require_train: bool = True) -> SplitInfo:
+    """Check that ``view`` is a registered split (with a non-empty train role); return its roles.
+
+    Accepts the view name (``split_x``) or the split name (``x``). Errors name the problem
+    and the fix, suggest close names for a misspelt view, and say why a stale split has
+    no view. What ``gensynth train``, ``eval`` and ``solve`` call before reading a split.
+    """
+    views = relation_names(con, kind="view")
+    registered = registered_names(con)
+    if view not in views and f"split_{view}" in views:
+        view = f"split_{view}"
+    if view not in views:
+        name = view.removeprefix("split_")
+        if name in registered:
+            usable_row(con, name)  # a stale split: says why it has no view and how to fix it
+        known = sorted(v for v in views if v.startswith("split_")) or sorted(registered)
+        candidates = sorted(set(views) | {f"split_{r}" for r in registered})
+        close = difflib.get_close_matches(view, candidates, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        listing = f" Split views in this warehouse: {', '.join(known)}." if known else " This warehouse has no split views yet."
+        raise GensynthError(f"No view '{view}' in the warehouse.{hint}{listing} Pass one with --view split_NAME.")
+    if view not in registered and view.removeprefix("split_") not in registered:
+        raise GensynthError(
+            f"View '{view}' exists but is not a registered split (it has no row in the `splits` table), so a run on it "
+            f"could not record which split it used. Create splits with gensynth's split command (which registers them), "
+            f"or pass a registered one: {', '.join(sorted(registered)) or 'none registered yet'}."
+        )
+    cols = [r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()]
+    if not {"program_id", "role"} <= set(cols):
+        raise GensynthError(f"Split view '{view}' must have columns (program_id, role); it has {', '.join(cols)}.")
+    roles = dict(con.execute(f'SELECT role, count(*) FROM "{view}" GROUP BY role ORDER BY role').fetchall())
+    if require_train and not roles.get("train"):
+        have = ", ".join(f"{r} {n:,}" for r, n in roles.items()) or "none: the view is empty"
+        raise GensynthError(
+            f"Split view '{view}' has no programs with role 'train' (roles: {have}), so there is nothing to train on. "
+            f"Fix the split's SQL so some programs get role 'train'."
+        )
+    dups = con.execute(f'SELECT count(*) - count(DISTINCT (program_id, role)) FROM "{view}"').fetchone()[0]
+    if dups:
+        raise GensynthError(f"Split view '{view}' lists {dups} (program_id, role) pair(s) more than once; fix its SQL (add DISTINCT).")
+    sql_hash = None
+    if relation_exists(con, "splits") and "sql_hash" in {r[0] for r in con.execute("DESCRIBE splits").fetchall()}:
+        row = con.execute("SELECT sql_hash FROM splits WHERE name IN (?, ?) LIMIT 1", [view, view.removeprefix("split_")]).fetchone()
+        sql_hash = None if row is None else str(row[0])
+    return SplitInfo(view, roles, sql_hash)
 
 
 # ----------------------------------------------------------------------------------------
