@@ -87,7 +87,7 @@ def test_coordinates_finite_and_radius_is_centred_norm(warehouse):
 
 def test_manifold_view(warehouse):
     cols = rows(warehouse, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'manifold' ORDER BY column_index")
-    assert [c for c, _ in cols] == ["program_id", "function_id", "n_ops", "depth", "syn", "sem", "syn_radius", "sem_radius"]
+    assert [c for c, _ in cols] == ["program_id", "function_id", "n_ops", "depth", "syn", "sem", "syn_radius", "sem_radius", "prefix", "infix"]
     assert dict(cols)["syn"] == "FLOAT[16]"
     n, n_sem, nonfinite_with_sem = rows(warehouse, """
         SELECT count(*), count(sem), count(*) FILTER (WHERE sem IS NOT NULL AND NOT f.finite)

@@ -1,10 +1,11 @@
-"""Tests for gensynth.pipeline and gensynth.warehouse: meta, idempotent rebuilds, atomic
+"""Tests for gensynth.pipeline and gensynth.warehouse: the stage order, meta, idempotent rebuilds, atomic
 replacement (interrupted and killed builds), unary grammars, and the stock DuckDB shell.
 
 Bad input through the real CLI is tested in tests/test_cli_build.py.
 """
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from gensynth import pipeline
 from gensynth.pipeline import build_warehouse
 from gensynth.universe.programs import count_programs
 from gensynth.universe.grammar import default_grammar_path, load_grammar
@@ -98,19 +100,32 @@ def test_rebuild_in_place_replaces_the_warehouse(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def after_the_last_stage(monkeypatch, stage) -> None:
+    """Run ``stage(build)`` inside the atomic build, after every real stage (the test hook)."""
+    monkeypatch.setattr(pipeline, "BUILD_STAGES", pipeline.BUILD_STAGES + (stage,))
+
+
+def test_build_runs_the_stages_in_pipeline_order():
+    names = [s.__name__ for s in pipeline.BUILD_STAGES]
+    assert names == ["universe_stage", "manifold_stage", "split_stage", "tasks_stage", "views_stage",
+                     "carry_over_results_stage", "carry_over_splits_stage"]
+    assert "after_store" not in inspect.signature(build_warehouse).parameters
+
+
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
-def test_interrupted_build_leaves_previous_warehouse(warehouse_ops2, tmp_path, exc):
+def test_interrupted_build_leaves_previous_warehouse(warehouse_ops2, tmp_path, exc, monkeypatch):
     path = tmp_path / "w.duckdb"
     shutil.copy(warehouse_ops2, path)
     before = file_hash(path)
     seen = []
 
-    def interrupt(con, stages):
-        seen.append(con.execute("SELECT count(*) FROM programs").fetchone()[0])
+    def interrupt(build):
+        seen.append(build.con.execute("SELECT count(*) FROM programs").fetchone()[0])
         raise exc("interrupted")
 
+    after_the_last_stage(monkeypatch, interrupt)
     with pytest.raises(exc):
-        build_warehouse(load_grammar(), 3, path, quiet=True, after_store=interrupt)
+        build_warehouse(load_grammar(), 3, path, quiet=True)
     assert seen == [204_105]  # the interruption came after a complete store
     assert file_hash(path) == before
     assert leftovers(tmp_path) == []
@@ -122,14 +137,15 @@ def test_interrupted_build_leaves_previous_warehouse(warehouse_ops2, tmp_path, e
 HANG_AFTER_STORE = """
 import sys, time
 from pathlib import Path
-from gensynth.pipeline import build_warehouse
+from gensynth import pipeline
 from gensynth.universe.grammar import load_grammar
 
-def hang(con, stages):
+def hang(build):
     print("stored", flush=True)
     time.sleep(600)
 
-build_warehouse(load_grammar(), int(sys.argv[2]), Path(sys.argv[1]), quiet=True, after_store=hang)
+pipeline.BUILD_STAGES = pipeline.BUILD_STAGES + (hang,)  # after every real stage
+pipeline.build_warehouse(load_grammar(), int(sys.argv[2]), Path(sys.argv[1]), quiet=True)
 """
 
 

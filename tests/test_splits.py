@@ -1,4 +1,4 @@
-"""Tests for gensynth/splits.py, sql/sampling/ and sql/splits/: the built-in splits, the
+"""Tests for gensynth/splits/ (validate, contract, registry, sampling, stats, export), sql/sampling/ and sql/splits/: the built-in splits, the
 sampling strategies, `gensynth split` and the validation that keeps a split harmless.
 
 One max-ops-3 warehouse (204,105 programs, manifolds and built-in splits included) is
@@ -19,7 +19,7 @@ import pytest
 import sqlglot
 from typer.testing import CliRunner
 
-from gensynth.splits import registry as splits
+from gensynth import splits
 from gensynth.errors import GensynthError
 
 DENSITY = [f"density_{s}" for s in splits.STRATEGIES]
@@ -97,12 +97,12 @@ def test_builtin_files_document_themselves():
     for name in names:
         text = splits.builtin_sql(name)
         assert text.startswith(f"-- {name}: "), f"{name}.sql must open with a header comment naming it"
-        assert splits._kind(text) == ("density" if name.startswith("density_") else "support")
+        assert splits.kind_of(text) == ("density" if name.startswith("density_") else "support")
         root = sqlglot.parse_one(text, read="duckdb")
-        docs = splits._column_docs(root)
+        docs = splits.column_docs(root)
         assert list(docs) == ["program_id", "role"]
         assert all(docs.values()), f"{name}.sql: every selected column needs a trailing comment, got {docs}"
-        params = splits._params(root)
+        params = splits.params_of(root)
         assert {"seed", "n_train", "n_val", "n_test"} <= set(params), name
         assert (params["n_train"], params["n_val"], params["n_test"]) == (50_000, 2_000, 2_000)
         params_cte = next(c for c in root.find_all(sqlglot.exp.CTE) if c.alias == "params")
@@ -112,6 +112,23 @@ def test_builtin_files_document_themselves():
         text = (splits.SQL_DIR / "sampling" / f"{strategy}.sql").read_text()
         assert f"CREATE OR REPLACE MACRO sample_{strategy}(pool, n, seed) AS TABLE" in text
         assert "random()" not in text and "setseed" not in text
+
+
+def test_density_splits_share_their_pools_from_one_place():
+    """The pools and test roles live once, in sql/sampling/density_pools.sql; each density
+    file is a short SELECT calling them, differing from the others only in its strategy."""
+    shared = (splits.SQL_DIR / "sampling" / "density_pools.sql").read_text()
+    assert "CREATE OR REPLACE MACRO density_pools(seed, train_pool_pct) AS TABLE" in shared
+    assert "CREATE OR REPLACE MACRO density_test_roles(seed, n_test, train_pool_pct) AS TABLE" in shared
+    bodies = {}
+    for strategy in splits.STRATEGIES:
+        text = splits.builtin_sql(f"density_{strategy}")
+        body = text[text.index("-- kind: density"):]
+        assert "FROM density_pools(" in body and "FROM density_test_roles(" in body
+        assert "hash(" not in body, "the pools are drawn in density_pools, not copied into each file"
+        assert len(body.splitlines()) <= 20
+        bodies[strategy] = body.replace(f"sample_{strategy}(", "sample_STRATEGY(")
+    assert len(set(bodies.values())) == 1, "density files differ only in their train/val strategy"
 
 
 def test_build_registers_every_builtin(con):
@@ -306,6 +323,15 @@ def test_add_round_trip_and_the_view_works_in_the_duckdb_shell(copy, tmp_path):
         c.close()
 
 
+def test_the_readme_example_split_registers(copy, tmp_path):
+    """The split contract in the README is shown by an example that must keep working."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Splits\n"):readme.index("## Synthesizers")]
+    example = re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+    report = splits.add_split(copy, write_split(tmp_path, "small_vs_big", example))
+    assert report.kind == "density" and report.roles == {"train": 2_000, "test_big": 1_000} and not report.notices
+
+
 def test_clipped_sizes_register_with_a_notice(copy, tmp_path):
     text = splits.builtin_sql("density_natural").replace("50000 AS n_train", "10000000 AS n_train")
     report = splits.add_split(copy, write_split(tmp_path, "huge_train", text))
@@ -353,6 +379,12 @@ REFUSALS = {
                       r"line 3, column 41: `manifol`: no table or view 'manifol' in the warehouse — did you mean 'manifold'\?"),
     "unknown_column": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE sem_radus < 1",
                        r"line 3, column 56: no column 'sem_radus' — did you mean 'sem_radius'\?"),
+    "ambiguous_column": (KIND + "SELECT m.program_id, 'train' AS role FROM manifold m JOIN programs p ON m.program_id = p.program_id WHERE n_ops < 2",
+                         r"line 3, column \d+: column 'n_ops' is ambiguous: it is in m\.n_ops \(manifold\) and p\.n_ops \(programs\); qualify it"),
+    "column_of_another_relation": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE outputs[1] > 0",
+                                   r"no column 'outputs' in manifold; it is a column of functions.*: add `JOIN functions USING \(function_id\)`"),
+    "column_of_another_relation_by_program": (KIND + "SELECT program_id, 'train' AS role FROM manifold_cells WHERE infix LIKE 'x%'",
+                                              r"no column 'infix' in manifold_cells; it is a column of manifold \(also in programs\): add `JOIN manifold USING \(program_id\)`"),
     "unknown_pool": (KIND + "WITH train_pool AS (SELECT program_id FROM manifold)\nSELECT program_id, 'train' AS role FROM sample_natural('trian_pool', 10, 0)",
                      r"pool 'trian_pool' names no CTE, table or view — did you mean 'train_pool'\?"),
     "columns": (KIND + "SELECT program_id, 'train' AS role, n_ops FROM manifold", r"returns columns \(program_id, role, n_ops\); a split returns exactly two columns"),
@@ -407,6 +439,15 @@ def test_sandbox_blocks_files_even_if_validation_missed_it():
             c.execute("SELECT * FROM read_csv('/etc/passwd')")
     finally:
         c.close()
+
+
+def test_manifold_view_declares_sem_nullable_and_has_program_text(con):
+    described = {r[0]: (r[1], r[2]) for r in con.execute("DESCRIBE manifold").fetchall()}
+    assert described["sem"][1] == "YES" and described["sem_radius"][1] == "YES"  # NULL for non-finite functions
+    assert con.execute("SELECT count(*) FROM manifold WHERE sem IS NULL").fetchone()[0] > 0
+    assert described["prefix"] == ("VARCHAR", "NO") and described["infix"] == ("VARCHAR", "NO")
+    split = splits.parse_split(con, "by_text", KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE prefix LIKE '+ x %' AND infix <> ''")
+    assert split.body
 
 
 def test_check_all_and_names(con):

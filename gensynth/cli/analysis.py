@@ -11,11 +11,9 @@ from typing import List, Optional
 
 import typer
 
+from gensynth.cli.options import WarehouseOpt, output_dir
 from gensynth.errors import GensynthError
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
 
 
 def _warehouse(path: Optional[Path]) -> Path:
@@ -94,7 +92,7 @@ def proximity_cmd(
 
 
 def report_cmd(
-    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", help="Directory for the figures and report.md."),
+    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", callback=output_dir, help="Directory for the figures and report.md."),
     split: Optional[str] = typer.Option(None, "--split", help="Split drawn on the manifolds (figure 1); default: the one with most runs."),
     no_proximity: bool = typer.Option(False, "--no-proximity", help="Do not compute missing nearest-neighbour distances first."),
     warehouse: Optional[Path] = WarehouseOpt,

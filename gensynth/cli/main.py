@@ -25,16 +25,8 @@ app = typer.Typer(
 state = {"debug": False}
 app.add_typer(split_app, name="split")
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
-
-
-def warehouse_path(path: Optional[Path]) -> Path:
-    """The warehouse a command works on: the flag, else $GENSYNTH_WAREHOUSE, else the default."""
-    from gensynth.warehouse import default_warehouse_path
-
-    return Path(path) if path is not None else default_warehouse_path()
+# One --warehouse option for every command (gensynth/cli/options.py).
+from gensynth.cli.options import WarehouseOpt, seed_range, warehouse_path  # noqa: E402
 
 
 @app.callback()
@@ -53,8 +45,9 @@ def build(
     q: int = typer.Option(3, "--q", help="pq-gram base length."),
     k_syn: Optional[int] = typer.Option(None, "--k-syn", help="Syntactic manifold dimensions [default: 16, or the rank available if smaller]."),
     k_sem: Optional[int] = typer.Option(None, "--k-sem", help="Semantic manifold dimensions [default: 16, or the rank available if smaller]."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
+    seed: int = typer.Option(0, "--seed", callback=seed_range, help="Seed of the SVD fitting sample."),
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
+    force: bool = typer.Option(False, "--force", help="Replace a DuckDB file that is not a gensynth warehouse (its tables are lost)."),
 ) -> None:
     """Build a warehouse: enumerate, evaluate, embed and split a program universe (atomic replace)."""
     from gensynth.pipeline import build_warehouse
@@ -65,9 +58,9 @@ def build(
 
     path = warehouse_path(warehouse)
     g = load_grammar(grammar)
-    check_writable_location(path)
     embed_config = None if skip_embed else EmbedConfig(p=p, q=q, k_syn=k_syn, k_sem=k_sem, seed=seed, weighting=weighting)
-    summary = build_warehouse(g, max_ops, path, embed=embed_config)
+    check_writable_location(path, force=force)  # before any work: a foreign, locked or immutable file is refused
+    summary = build_warehouse(g, max_ops, path, embed=embed_config, force=force)
     rows = [
         ("warehouse", str(path)),
         ("grammar", f"{g.name} ({g.hash[:12]})"),
@@ -77,9 +70,15 @@ def build(
         ("non-finite functions", summary.nonfinite_functions),
         ("distinct evaluations", summary.distinct_evaluations),
     ]
+    rows += [("runs carried over", summary.carried_runs),
+             ("user splits carried", summary.splits_carried),
+             ("  re-registered", len(summary.splits_registered)),
+             ("  stale (see `gensynth split list`)", len(summary.splits_stale))]
     rows += [(f"{name} (s)", seconds) for name, seconds in summary.timings.items()]
     rows.append(("total (s)", sum(summary.timings.values())))
     console.print(summary_table("gensynth build", rows))
+    for name, reason in summary.splits_stale.items():
+        console.print(f"[yellow]stale split {name}:[/yellow] {reason}")
 
 
 @app.command()
@@ -89,7 +88,7 @@ def embed(
     q: int = typer.Option(3, "--q", help="pq-gram base length (consecutive children)."),
     k_syn: Optional[int] = typer.Option(None, "--k-syn", help="Syntactic manifold dimensions [default: 16, or the rank available if smaller]."),
     k_sem: Optional[int] = typer.Option(None, "--k-sem", help="Semantic manifold dimensions [default: 16, or the rank available if smaller]."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the SVD fitting sample."),
+    seed: int = typer.Option(0, "--seed", callback=seed_range, help="Seed of the SVD fitting sample."),
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:
     """(Re)compute pq-grams and both manifolds on an existing warehouse, in one transaction."""
@@ -162,17 +161,18 @@ def solve(
 
 @app.command()
 def beyond(
-    tasks: int = typer.Option(200, "--tasks", help="Number of tasks to draw."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the draw."),
+    tasks: int = typer.Option(200, "--tasks", help="Number of tasks to draw (at most gensynth.limits.MAX_BEYOND_TASKS)."),
+    seed: int = typer.Option(0, "--seed", callback=seed_range, help="Seed of the draw."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """(Re)draw `tasks_beyond`: tasks one operator larger than the warehouse, function-disjoint from it."""
-    from gensynth.synthesis.tasks import make_beyond_tasks
+    from gensynth.synthesis.tasks import check_task_count, make_beyond_tasks
     from gensynth.universe.grammar import grammar_from_meta
     from gensynth.progress import console
-    from gensynth.warehouse import open_warehouse
+    from gensynth.warehouse import connect_retrying
 
-    con = open_warehouse(warehouse_path(warehouse), read_only=False)
+    check_task_count(tasks)  # the cap, before any work
+    con = connect_retrying(warehouse_path(warehouse), read_only=False)  # a short writer: waits visibly for a lock
     try:
         con.execute("BEGIN TRANSACTION")
         n = make_beyond_tasks(con, grammar_from_meta(con), tasks, seed)
@@ -209,26 +209,51 @@ app.command("report")(report_cmd)
 
 
 def run() -> None:
-    """Console-script entry point: runs the app and turns known failures into clean errors."""
+    """Console-script entry point: runs the app and turns every failure into one paragraph.
+
+    ``GensynthError`` is the user's to fix: ``Error: <message>``, exit 1. An ``OSError``
+    (disk full, permissions) is the environment's: ``Error:`` with the path, exit 1.
+    Anything else, a DuckDB error from gensynth's own SQL included, is a bug in gensynth:
+    it is said to be one, with the hint to rerun with ``--debug`` for the traceback, exit 2.
+    ``--debug`` shows every traceback.
+    """
     try:
         app()
     except KeyboardInterrupt:
         print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # one place turns every known failure into a message
-        if state["debug"] or not _is_user_error(exc):
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C inside a command into exit 130, silently
+            print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
+        raise
+    except Exception as exc:  # one place turns every failure into a message
+        if _interrupted(exc):  # Ctrl-C that reached DuckDB mid-query
+            print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
+            sys.exit(130)
+        if state["debug"]:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        print(describe_failure(exc), file=sys.stderr)
+        sys.exit(1 if isinstance(exc, (GensynthError, OSError)) else 2)
 
 
-def _is_user_error(exc: Exception) -> bool:
-    if isinstance(exc, GensynthError):
-        return True
+def _interrupted(exc: Exception) -> bool:
     import duckdb
 
-    mod = type(exc).__module__ or ""
-    return isinstance(exc, duckdb.Error) or mod.startswith("sqlglot")
+    return isinstance(exc, duckdb.InterruptException) or (type(exc) is RuntimeError and "query interrupted" in str(exc).lower())
+
+
+def describe_failure(exc: Exception) -> str:
+    """The paragraph ``run`` prints for a failure (see ``run``)."""
+    if isinstance(exc, GensynthError):
+        return f"Error: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" '{exc.filename}'" if exc.filename else ""
+        return (f"Error: cannot use{where}: {exc.strerror}. Check that the path exists, is writable by you and that "
+                f"the disk has space, then retry (--debug shows where it happened).")
+    first = " ".join(str(exc).strip().splitlines()[:3]) or "(no message)"
+    return (f"Internal error: {type(exc).__module__.split('.')[0].lstrip('_')}.{type(exc).__name__}: {first}\n"
+            f"This is a bug in gensynth, not a problem with your input: its own code or SQL failed. Rerun the same "
+            f"command with --debug (gensynth --debug ...) to see the traceback, and report it with that output.")
 
 
 if __name__ == "__main__":

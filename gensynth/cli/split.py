@@ -1,7 +1,8 @@
-"""`gensynth split ...`: add, list, show, check, drop and export splits (gensynth/splits.py).
+"""`gensynth split ...`: add, list, show, check, drop and export splits (gensynth/splits/).
 
 Only typer is imported here; duckdb, sqlglot and rich load inside the commands so that
-`gensynth --help` stays instant.
+`gensynth --help` stays instant. Every command that runs a split's SQL does so under
+``--time-limit`` and ``--memory-limit`` (gensynth.warehouse.limited); Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ split_app = typer.Typer(
     no_args_is_help=True,
 )
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
+from gensynth.cli.options import WarehouseOpt, memory_limit_opt, time_limit_opt  # noqa: E402
+from gensynth.cli.options import warehouse_path as _path  # noqa: E402
+
+TimeLimit = time_limit_opt()
+MemoryLimit = memory_limit_opt()
 
 
-def _path(warehouse: Optional[Path]) -> Path:
-    from gensynth.warehouse import default_warehouse_path
+def _limits(seconds: float, memory: str):
+    from gensynth.warehouse import QueryLimits
 
-    return Path(warehouse) if warehouse is not None else default_warehouse_path()
+    return QueryLimits(seconds=seconds, memory=memory).validate()
 
 
 def _out():
@@ -49,15 +52,17 @@ def _fmt(value) -> str:
 def add(
     file: Path = typer.Argument(..., help="A .sql file holding one SELECT that returns program_id and role."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Split name (default: the file name without .sql); the view is split_<name>."),
-    replace: bool = typer.Option(False, "--replace", help="Replace a split of the same name."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a split of the same name (a stale one too)."),
+    time_limit: float = TimeLimit,
+    memory_limit: str = MemoryLimit,
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Validate a split's SQL, run it, check its rows and register it as the view split_<name>."""
     from rich.table import Table
 
-    from gensynth.splits.registry import add_split
+    from gensynth.splits import add_split
 
-    report = add_split(_path(warehouse), file, name=name, replace=replace)
+    report = add_split(_path(warehouse), file, name=name, replace=replace, limits=_limits(time_limit, memory_limit))
     table = Table(title=f"split {report.name} ({report.kind}) registered as view split_{report.name}")
     for col in ("role", "programs", "asked", "functions", "functions shared with train"):
         table.add_column(col, justify="left" if col == "role" else "right")
@@ -76,7 +81,7 @@ def list_(warehouse: Optional[Path] = WarehouseOpt) -> None:
     """List the registered splits."""
     from rich.table import Table
 
-    from gensynth.splits.registry import list_splits
+    from gensynth.splits import list_splits
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse))
@@ -89,29 +94,37 @@ def list_(warehouse: Optional[Path] = WarehouseOpt) -> None:
         out.print("No splits registered. `gensynth build` registers the built-in ones; add your own with `gensynth split add FILE`.")
         return
     table = Table(title="splits")
-    for col in ("name", "kind", "roles", "programs", "registered (UTC)", "what it tests"):
+    for col in ("name", "kind", "status", "roles", "programs", "registered (UTC)", "what it tests"):
         table.add_column(col, justify="right" if col == "programs" else "left")
     for r in rows:
         summary = r["description"].removeprefix(f"{r['name']}:").strip().split(". ")[0].split("\n")[0].split(" (")[0]
         tests = sum(role.startswith("test_") for role in r["roles"])
         roles = ", ".join([role for role in r["roles"] if not role.startswith("test_")] + ([f"{tests} test"] if tests else []))
-        table.add_row(r["name"], r["kind"], roles, _fmt(sum(r["roles"].values())), str(r["created_at"])[:16], summary)
+        status = "ok" if r["status"] == "ok" else "[red]stale[/red]"
+        table.add_row(r["name"], r["kind"], status, roles, _fmt(sum(r["roles"].values())), str(r["created_at"])[:16], summary)
     out.print(table)
+    for r in rows:
+        if r["status"] == "stale":
+            out.print(f"[red]stale[/red] {r['name']} (no view split_{r['name']}): {r['stale_reason']}\n"
+                      f"  Fix its SQL and `gensynth split add FILE --name {r['name']} --replace`, or "
+                      f"`gensynth split check {r['name']}` to re-validate it as it is.")
 
 
 @split_app.command("show")
 def show(name: str = typer.Argument(..., help="Split name (see `gensynth split list`)."),
+         time_limit: float = TimeLimit, memory_limit: str = MemoryLimit,
          warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Counts, functions, train overlap, radius and n_ops distributions and flatness per role."""
     from rich.table import Table
 
-    from gensynth.splits.registry import CELL_DIMS, CELLS_PER_AXIS, GRIDS, sandbox, split_stats
-    from gensynth.warehouse import open_warehouse
+    from gensynth.splits import CELL_DIMS, CELLS_PER_AXIS, GRIDS, sandbox, split_stats
+    from gensynth.warehouse import limited, open_warehouse
 
     con = open_warehouse(_path(warehouse))
     try:
         sandbox(con)
-        st = split_stats(con, name)
+        with limited(con, _limits(time_limit, memory_limit), f"Split '{name}'"):
+            st = split_stats(con, name)
     finally:
         con.close()
     out = _out()
@@ -169,40 +182,55 @@ def show(name: str = typer.Argument(..., help="Split name (see `gensynth split l
 @split_app.command("check")
 def check(name: Optional[str] = typer.Argument(None, help="Split name; or pass --all."),
           all_: bool = typer.Option(False, "--all", help="Check every registered split."),
+          time_limit: float = TimeLimit, memory_limit: str = MemoryLimit,
           warehouse: Optional[Path] = WarehouseOpt) -> None:
-    """Re-validate split(s) against the warehouse as it is now and re-run their row checks."""
+    """Re-validate split(s) against the warehouse as it is now and re-run their row checks.
+
+    A stale split that passes again is registered again (its view is recreated)."""
     from rich.table import Table
 
-    from gensynth.splits.registry import check_split, registered_names, sandbox
+    from gensynth.splits import check_split, registered_names, revive_split, sandbox
     from gensynth.warehouse import open_warehouse
 
     if (name is None) == (not all_):
         raise GensynthError("Pass a split name or --all (not both), e.g. `gensynth split check density_natural` or `gensynth split check --all`.")
-    con = open_warehouse(_path(warehouse))
-    failed, notices = [], []
-    table = Table(title="split check")
-    for col in ("split", "result", "programs", "seconds"):
-        table.add_column(col)
+    limits, path = _limits(time_limit, memory_limit), _path(warehouse)
+    con = open_warehouse(path)
+    results, failed = [], []
     try:
         sandbox(con)
         names = registered_names(con) if all_ else [name]
         for n in names:
             try:
-                report = check_split(con, n)
+                results.append((n, check_split(con, n, limits)))
             except GensynthError as exc:
                 if not all_:
                     raise
                 failed.append((n, str(exc)))
-                table.add_row(n, "[red]refused[/red]", "-", "-")
-                continue
-            table.add_row(n, "ok" + (" (see notice)" if report.notices else ""), _fmt(sum(report.roles.values())), f"{report.seconds:.2f}")
-            notices += [(n, line) for line in report.notices]
     finally:
         con.close()
+    revive = [(n, r) for n, r in results if r.revivable]
+    if revive:  # a short writer: the checks ran above, on a read-only connection
+        con = open_warehouse(path, read_only=False)
+        try:
+            sandbox(con)
+            for n, report in revive:
+                revive_split(con, n, report)
+        finally:
+            con.close()
+    table = Table(title="split check")
+    for col in ("split", "result", "programs", "seconds"):
+        table.add_column(col)
+    for n, report in results:
+        result = "ok, registered again (was stale)" if report.revivable else "ok" + (" (see notice)" if report.notices else "")
+        table.add_row(n, result, _fmt(sum(report.roles.values())), f"{report.seconds:.2f}")
+    for n, _ in failed:
+        table.add_row(n, "[red]fails[/red]", "-", "-")
     out = _out()
     out.print(table)
-    for n, line in notices:
-        out.print(f"[yellow]notice:[/yellow] {n}: {line}")
+    for n, report in results:
+        for line in report.notices:
+            out.print(f"[yellow]notice:[/yellow] {n}: {line}")
     for n, message in failed:
         out.print(f"[red]{n}[/red]: {message}")
     if failed:
@@ -210,30 +238,37 @@ def check(name: Optional[str] = typer.Argument(None, help="Split name; or pass -
 
 
 @split_app.command("drop")
-def drop(name: str = typer.Argument(..., help="Split name."), warehouse: Optional[Path] = WarehouseOpt) -> None:
-    """Drop a split's view and its registry row."""
-    from gensynth.splits.registry import drop_split
+def drop(name: str = typer.Argument(..., help="Split name."),
+         force: bool = typer.Option(False, "--force", help="Drop it although other splits read it or runs used it."),
+         warehouse: Optional[Path] = WarehouseOpt) -> None:
+    """Drop a split's view and its registry row (refused while other splits or runs depend on it)."""
+    from gensynth.splits import drop_split
     from gensynth.warehouse import open_warehouse
 
     con = open_warehouse(_path(warehouse), read_only=False)
     try:
-        drop_split(con, name)
+        staled = drop_split(con, name, force=force)
     finally:
         con.close()
-    _out().print(f"dropped split {name} (view split_{name})")
+    out = _out()
+    out.print(f"dropped split {name} (view split_{name})")
+    for other in staled:
+        out.print(f"[yellow]notice:[/yellow] split {other} read split_{name}; it is kept as stale (see `gensynth split list`).")
 
 
 @split_app.command("export")
 def export(name: str = typer.Argument(..., help="Split name."),
            parquet: Path = typer.Option(..., "--parquet", help="Parquet file to write (program_id, role, function_id, n_ops, depth, prefix, infix)."),
+           time_limit: float = TimeLimit, memory_limit: str = MemoryLimit,
            warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Write a split with its programs' text to a Parquet file."""
-    from gensynth.splits.registry import export_split
-    from gensynth.warehouse import open_warehouse
+    from gensynth.splits import export_split
+    from gensynth.warehouse import limited, open_warehouse
 
     con = open_warehouse(_path(warehouse))
     try:
-        rows = export_split(con, name, parquet)
+        with limited(con, _limits(time_limit, memory_limit), f"Split '{name}'"):
+            rows = export_split(con, name, parquet)
     finally:
         con.close()
     _out().print(f"wrote {rows:,} rows of split {name} to {parquet}")

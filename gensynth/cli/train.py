@@ -11,11 +11,9 @@ from typing import Optional
 
 import typer
 
+from gensynth.cli.options import WarehouseOpt
 from gensynth.errors import GensynthError
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
 _CONFIG_FLAGS = ("view", "size", "d_model", "n_heads", "n_enc_layers", "n_dec_layers", "d_ff", "dropout", "max_steps",
                  "batch_size", "lr", "weight_decay", "warmup_steps", "label_smoothing", "seed", "accelerator", "devices",
                  "precision", "n_examples", "num_workers", "val_every", "checkpoint_every", "select", "eval_roles",

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gensynth.errors import GensynthError
+from gensynth.warehouse import SWEEPS_DIR  # sweeps/ ships in the package (gensynth/sweeps in a wheel)
 
-SWEEPS_DIR = Path(__file__).resolve().parents[2] / "sweeps"
 ALIASES = {"split": "view", "splits": "view", "views": "view", "sizes": "size", "seeds": "seed", "steps": "max_steps"}
 # `gensynth train` options whose CLI value is a comma-separated list.
 LIST_FLAGS = ("eval_roles", "k")

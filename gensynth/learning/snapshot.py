@@ -37,7 +37,6 @@ the examples and FLOPs of a step, do not depend on the number of devices.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gensynth.errors import GensynthError
+# The splits stage is the one source of what a registered split is (re-exported under the names used here).
+from gensynth.splits import SplitInfo, registered_names as registered_splits, require_split as check_split  # noqa: F401
 from gensynth.universe.grammar import grammar_from_meta  # noqa: F401  (re-exported: the run's grammar)
 
 TRAIN_ROLE, VAL_ROLE = "train", "val"
@@ -71,66 +72,6 @@ def require_embeddings(con: duckdb.DuckDBPyConnection, path: Path | str = "the w
             f"Warehouse '{path}' has no embeddings (table syn_coords is missing), so it has no manifold to split. "
             f"Run `gensynth embed --warehouse {path}` first, then create a split and train on it."
         )
-
-
-@dataclass(frozen=True)
-class SplitInfo:
-    """A registered split view and the sizes of its roles."""
-
-    view: str
-    roles: dict[str, int]
-    sql_hash: str | None
-
-
-def check_split(con: duckdb.DuckDBPyConnection, view: str, require_train: bool = True) -> SplitInfo:
-    """Check that ``view`` is a registered split with a non-empty train role; return its roles.
-
-    Accepts the view name (``split_x``) or the split name (``x``). Errors name the
-    problem and the fix, and suggest close names for a misspelt view.
-    """
-    views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall()]
-    registered = registered_splits(con)
-    if view not in views and f"split_{view}" in views:
-        view = f"split_{view}"
-    if view not in views:
-        known = sorted(v for v in views if v.startswith("split_")) or sorted(registered)
-        candidates = sorted(set(views) | {f"split_{r}" for r in registered})
-        close = difflib.get_close_matches(view, candidates, n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        listing = f" Split views in this warehouse: {', '.join(known)}." if known else " This warehouse has no split views yet."
-        raise GensynthError(f"No view '{view}' in the warehouse.{hint}{listing} Pass one with --view split_NAME.")
-    if view not in registered and view.removeprefix("split_") not in registered:
-        raise GensynthError(
-            f"View '{view}' exists but is not a registered split (it has no row in the `splits` table), so a run on it "
-            f"could not record which split it used. Create splits with gensynth's split command (which registers them), "
-            f"or pass a registered one: {', '.join(sorted(registered)) or 'none registered yet'}."
-        )
-    cols = [r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()]
-    if not {"program_id", "role"} <= set(cols):
-        raise GensynthError(f"Split view '{view}' must have columns (program_id, role); it has {', '.join(cols)}.")
-    roles = dict(con.execute(f'SELECT role, count(*) FROM "{view}" GROUP BY role ORDER BY role').fetchall())
-    if require_train and not roles.get(TRAIN_ROLE):
-        have = ", ".join(f"{r} {n:,}" for r, n in roles.items()) or "none: the view is empty"
-        raise GensynthError(
-            f"Split view '{view}' has no programs with role 'train' (roles: {have}), so there is nothing to train on. "
-            f"Fix the split's SQL so some programs get role 'train'."
-        )
-    dups = con.execute(f'SELECT count(*) - count(DISTINCT (program_id, role)) FROM "{view}"').fetchone()[0]
-    if dups:
-        raise GensynthError(f"Split view '{view}' lists {dups} (program_id, role) pair(s) more than once; fix its SQL (add DISTINCT).")
-    sql_hash = None
-    if "splits" in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}:
-        split_cols = {r[0] for r in con.execute("DESCRIBE splits").fetchall()}
-        if "sql_hash" in split_cols:
-            row = con.execute("SELECT sql_hash FROM splits WHERE name IN (?, ?) LIMIT 1", [view, view.removeprefix("split_")]).fetchone()
-            sql_hash = None if row is None else str(row[0])
-    return SplitInfo(view, roles, sql_hash)
-
-
-def registered_splits(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Names in the ``splits`` registry (empty if the table does not exist yet)."""
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'splits'").fetchone()[0]
-    return [r[0] for r in con.execute("SELECT name FROM splits").fetchall()] if has else []
 
 
 def max_program_tokens(con: duckdb.DuckDBPyConnection) -> int:

@@ -17,9 +17,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import random
-import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,50 +44,11 @@ from gensynth.results.rundirs import (  # noqa: F401 (re-exported)
     runs_root,
     write_results,
 )
-from gensynth.warehouse import check_schema_version, connect, sql_text
+from gensynth.warehouse import WarehouseBusy, connect_retrying, sql_text  # noqa: F401 (re-exported: the one connection policy lives in gensynth.warehouse)
 
 # Seconds a run keeps retrying a locked warehouse before leaving its results pending.
 INGEST_TIMEOUT_S = 60.0
-
-
-class WarehouseBusy(GensynthError):
-    """The warehouse stayed locked by another process for longer than we were willing to wait."""
-
-
-# ------------------------------------------------------------------- connections
-
-
-def connect_retrying(path: Path, read_only: bool, timeout: float = INGEST_TIMEOUT_S) -> duckdb.DuckDBPyConnection:
-    """Connect to the warehouse, retrying with jittered exponential backoff while it is locked.
-
-    Raises ``WarehouseBusy`` after ``timeout`` seconds (naming the process holding the lock
-    when DuckDB says which), and ``GensynthError`` if the file is missing or of another
-    schema version.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GensynthError(f"No warehouse at '{path}'. Build one first with `gensynth build --warehouse {path}`.")
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        try:
-            con = connect(path, read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise GensynthError(f"Cannot open warehouse '{path}': {exc}") from None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                holder = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
-                who = f" by {holder.group(1)} (PID {holder.group(2)})" if holder else ""
-                raise WarehouseBusy(
-                    f"Warehouse '{path}' stayed locked{who} for {timeout:.0f} s. Close other programs that have it "
-                    f"open (a `duckdb` shell or notebook blocks every writer) and run `gensynth runs sync`."
-                ) from None
-            time.sleep(min(left, delay * (0.5 + random.random())))
-            delay = min(delay * 2, 2.0)
-    check_schema_version(con, path)
-    return con
+SYNC_HINT = "and run `gensynth runs sync`"
 
 
 @dataclass(frozen=True)
@@ -192,7 +150,7 @@ def ingest_run(warehouse: Path, run_dir: Path, timeout: float = INGEST_TIMEOUT_S
     own = con is None
     try:
         if own:  # the warehouse first, then the run's lock (see run_file_lock)
-            con = connect_retrying(warehouse, read_only=False, timeout=timeout)
+            con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT)
     except WarehouseBusy as exc:
         return IngestOutcome(run_id, "pending", str(exc))
     try:
@@ -256,7 +214,7 @@ def sync(warehouse: Path, timeout: float = INGEST_TIMEOUT_S, everything: bool = 
     if not dirs:
         return []
     try:
-        con = connect_retrying(warehouse, read_only=False, timeout=timeout)
+        con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT)
     except WarehouseBusy as exc:
         return [IngestOutcome(d.name, "pending", str(exc)) for d in dirs if everything or is_pending(d)]
     try:

@@ -12,6 +12,7 @@ import numpy as np
 
 from gensynth.universe.programs import count_programs
 from gensynth.errors import GensynthError
+from gensynth.limits import MAX_BEYOND_TASKS
 from gensynth.universe.functions import row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.syntax import evaluate_trees, to_prefix
@@ -43,10 +44,20 @@ def random_program(grammar: Grammar, n_ops: int, rng: np.random.Generator) -> tu
     return draw(n_ops, int(rng.integers(0, counts[n_ops])))
 
 
-def make_beyond_tasks(con, grammar: Grammar, n_tasks: int, seed: int = 0) -> int:
-    """Draw up to ``n_tasks`` tasks of size max_ops + 1 into ``tasks_beyond``; return how many."""
+def check_task_count(n_tasks: int) -> None:
+    """Refuse, before any work, a task count below 1 or above ``MAX_BEYOND_TASKS`` (gensynth.limits)."""
     if n_tasks < 1:
         raise GensynthError(f"--tasks must be >= 1, got {n_tasks}.")
+    if n_tasks > MAX_BEYOND_TASKS:
+        raise GensynthError(
+            f"--tasks {n_tasks:,} is more than the cap of {MAX_BEYOND_TASKS:,} tasks beyond the universe (each draw "
+            f"round evaluates 4 random programs per task). Use --tasks {MAX_BEYOND_TASKS:,} or fewer."
+        )
+
+
+def make_beyond_tasks(con, grammar: Grammar, n_tasks: int, seed: int = 0) -> int:
+    """Draw up to ``n_tasks`` tasks of size max_ops + 1 into ``tasks_beyond``; return how many."""
+    check_task_count(n_tasks)
     max_ops = int(con.execute("SELECT value FROM meta WHERE key = 'max_ops'").fetchone()[0])
     known = set(con.execute("SELECT value_hash FROM functions").fetchnumpy()["value_hash"].tolist())
     rng = np.random.default_rng(seed)

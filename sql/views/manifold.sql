@@ -11,6 +11,11 @@
 --                function is undefined or infinite at some grid point
 --   syn_radius   distance of syn to the centroid of the syntactic manifold (all programs)
 --   sem_radius   distance of sem to the centroid of the semantic manifold (finite functions); NULL with sem
+--   prefix       the program as space-separated prefix tokens (programs.prefix), e.g. '+ x * y 2'
+--   infix        the program in infix notation (programs.infix), e.g. 'x + (y * 2)'
+--
+-- sem and sem_radius come from a LEFT JOIN; DuckDB's binder would still describe them as
+-- NOT NULL (the columns of sem_coords are), so the CASE declares them nullable, as they are.
 CREATE OR REPLACE VIEW manifold AS
 SELECT
     p.program_id,
@@ -18,9 +23,11 @@ SELECT
     p.n_ops,
     p.depth,
     s.syn,
-    c.sem,
+    CASE WHEN c.function_id IS NULL THEN NULL ELSE c.sem END AS sem,
     s.syn_radius,
-    c.sem_radius
+    CASE WHEN c.function_id IS NULL THEN NULL ELSE c.sem_radius END AS sem_radius,
+    p.prefix,
+    p.infix
 FROM programs AS p
 JOIN syn_coords AS s USING (program_id)
 LEFT JOIN sem_coords AS c USING (function_id);
