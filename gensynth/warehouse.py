@@ -18,7 +18,7 @@ import duckdb
 from gensynth.errors import GensynthError
 
 # Bump when the layout of derived tables or the meaning of a column changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: functions/tasks_beyond.value_hash2, a new row hash; syn_basis; centred syn_coords
 DEFAULT_WAREHOUSE = Path("warehouse") / "gensynth.duckdb"
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 

@@ -377,3 +377,84 @@ def _fraction_eval(tokens: list[str], x: Fraction) -> Fraction:
         a = _fraction_eval(tokens, x)
         return ops[tok](a, _fraction_eval(tokens, x))
     return x if tok == "x" else Fraction(tok)
+
+
+# --- the row hash -----------------------------------------------------------------------
+
+# Δnum·c1 + Δden·c2 ≡ 0 (mod 2⁶⁴) for the old scheme's c1, c2: the shortest vector of that
+# lattice by Lagrange–Gauss reduction of the basis (2⁶⁴, 0), (−c2·c1⁻¹ mod 2⁶⁴, 1) is
+# (Δnum, Δden) = (2,832,066,837, 1,547,983,357); shifted so that both cells are reduced
+# fractions with |num|, den < 2³¹.
+COLLIDING_CELLS = ((-1_416_033_418, 1), (1_416_033_419, 1_547_983_358))
+
+
+def _old_row_hashes(values):
+    """The row hash gensynth used before issue 10: one mix of num·c1 + den·c2 shared by both halves."""
+    from gensynth.universe.functions import _splitmix
+
+    with np.errstate(over="ignore"):
+        num, den = values.num.view(np.uint64), values.den.view(np.uint64)
+        cell = _splitmix(num * np.uint64(0x9E3779B97F4A7C15) + den * np.uint64(0xD6E8FEB86659FD93))
+        positions = np.arange(1, values.num.shape[1] + 1, dtype=np.uint64)
+        out = []
+        for seed in (0x1234567, 0x89ABCDEF):
+            weight = _splitmix(positions * np.uint64(seed)) | np.uint64(1)
+            out.append(_splitmix((cell * weight).sum(axis=1, dtype=np.uint64)))
+        return out
+
+
+def _colliding_rows():
+    from gensynth.universe.rational import from_fractions
+
+    (n1, d1), (n2, d2) = COLLIDING_CELLS
+    assert math.gcd(n1, d1) == math.gcd(n2, d2) == 1 and max(abs(n1), abs(n2), d1, d2) < 2**31
+    return from_fractions([[Fraction(n1, d1), Fraction(1, 2), Fraction(3)], [Fraction(n2, d2), Fraction(1, 2), Fraction(3)]])
+
+
+def test_old_hash_collided_on_a_31_bit_pair_and_the_new_one_does_not():
+    from gensynth.universe.functions import row_hashes
+
+    rows = _colliding_rows()
+    old = _old_row_hashes(rows)
+    assert old[0][0] == old[0][1] and old[1][0] == old[1][1]  # all 128 bits: two functions merged
+    h1, h2 = row_hashes(rows)
+    assert h1[0] != h1[1] and h2[0] != h2[1]
+
+
+def test_pair_index_and_distinct_pairs_compare_both_halves():
+    from gensynth.universe.functions import PairIndex, distinct_pairs
+
+    h1 = np.array([7, 7, 3, 7, 3], np.uint64)  # first halves equal, second halves not
+    h2 = np.array([1, 2, 5, 1, 5], np.uint64)
+    first, inverse = distinct_pairs(h1, h2)
+    assert first.tolist() == [0, 1, 2] and inverse.tolist() == [0, 1, 2, 0, 2]
+    index = PairIndex()
+    index.add(h1[first], h2[first], np.array([10, 11, 12]))
+    assert index.lookup(np.array([7, 7, 3, 7, 9], np.uint64), np.array([2, 1, 5, 3, 1], np.uint64)).tolist() == [11, 10, 12, -1, -1]
+
+
+def test_pass_check_compares_both_halves():
+    """A prediction whose first hash half equals the target's but whose second does not is a fail."""
+    from gensynth.learning.predictions import Checker
+    from gensynth.universe.functions import row_hashes
+
+    g = load_grammar()
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix("+ x y", g)], g)))
+    checker = Checker(g, np.zeros((1, 2)))
+    off = np.array([[0.0]])
+    target = np.array([[h1[0], h2[0]], [h1[0], h2[0] + 1]])
+    _, passed, _ = checker.check(["+ x y", "+ x y"], np.array([True, True]), target, np.vstack([off, off]))
+    assert passed.tolist() == [True, False]
+
+
+def test_functions_store_both_hash_halves(warehouse_ops3):
+    from gensynth.universe.functions import row_hashes
+
+    g = load_grammar()
+    with duckdb.connect(str(warehouse_ops3), read_only=True) as con:
+        rows = con.execute("SELECT p.prefix, f.value_hash, f.value_hash2 FROM functions f JOIN programs p "
+                           "ON p.program_id = f.smallest_program WHERE f.function_id % 997 = 0").fetchall()
+        distinct = con.execute("SELECT count(DISTINCT (value_hash, value_hash2)), count(*) FROM functions").fetchone()
+    assert distinct[0] == distinct[1]
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix(r[0], g) for r in rows], g)))
+    assert [(r[1], r[2]) for r in rows] == list(zip(h1.tolist(), h2.tolist()))
