@@ -458,3 +458,112 @@ def test_functions_store_both_hash_halves(warehouse_ops3):
     assert distinct[0] == distinct[1]
     h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix(r[0], g) for r in rows], g)))
     assert [(r[1], r[2]) for r in rows] == list(zip(h1.tolist(), h2.tolist()))
+
+
+# --- the exact lane beyond + - * / (issue 10.4) -------------------------------------------
+
+MAXMIN = {
+    "variables": ["x", "y"], "constants": ["1", "2"],
+    "operators": [{"token": t, "arity": 2, "numpy": n} for t, n in
+                  [("+", "add"), ("-", "subtract"), ("*", "multiply"), ("max", "maximum"), ("min", "minimum")]],
+    "grid": {"x": {"start": -2, "stop": 2, "num": 5}, "y": {"values": ["-3/2", "1/3", "5/2"]}},
+}
+
+
+def test_max_and_min_are_exact_and_share_classes(tmp_path):
+    g = parse_grammar(MAXMIN)
+    path = tmp_path / "maxmin.duckdb"
+    build_warehouse(g, 3, path, quiet=True)
+    with duckdb.connect(str(path), read_only=True) as con:
+        fid = dict(con.execute("SELECT prefix, function_id FROM programs").fetchall())
+    assert fid["max x x"] == fid["min x x"] == fid["x"]
+    assert fid["+ min x y max x y"] == fid["+ max x y min x y"] == fid["+ x y"]
+    assert fid["max 1 2"] == fid["2"] and fid["max x y"] == fid["max y x"] != fid["min x y"]
+
+
+def test_search_and_pass_checks_inherit_exact_max(tmp_path):
+    from gensynth.learning.predictions import Checker
+    from gensynth.synthesis.enumerative import EnumerativeSearch, solve_enumerative, Budget
+    from gensynth.universe.functions import row_hashes
+
+    g = parse_grammar(MAXMIN)
+    points = np.arange(g.n_points)
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix("+ x y", g)], g)))
+    checker = Checker(g, np.zeros((1, 2)))
+    _, passed, _ = checker.check(["+ min x y max x y", "max x y"], np.array([True, True]),
+                                 np.array([[h1[0], h2[0]]] * 2), np.zeros((2, 1)))
+    assert passed.tolist() == [True, False]
+    # Observational equivalence: max x x is x, so the size-1 bank of {max, min} over x, y holds only max x y and min x y.
+    small = parse_grammar({**MAXMIN, "constants": [], "operators": MAXMIN["operators"][3:]})
+    search = EnumerativeSearch(small, points, Budget(max_ops=3))
+    unreachable = evaluate_trees([parse_prefix("+ x y", g)], g).flt[0]  # max/min of x, y never make x + y
+    assert search.solve(unreachable).status == "exhausted"
+    assert [len(level) for level in search.bank.levels] == [2, 2, 0]
+    target = evaluate_trees([parse_prefix("+ min x y max x y", g)], g).flt[0]
+    assert solve_enumerative(g, points, target).prefix == "+ x y"
+
+
+# Python references over Fractions, written from each function's definition.
+EXTENDED_REFERENCE = {
+    "maximum": max, "minimum": min, "fmax": max, "fmin": min,
+    "heaviside": lambda a, b: Fraction(0) if a < 0 else (b if a == 0 else Fraction(1)),
+    "copysign": lambda a, b: -abs(a) if b < 0 else abs(a),
+    "floor_divide": lambda a, b: None if b == 0 else Fraction(math.floor(a / b)),
+    "remainder": lambda a, b: None if b == 0 else a - b * math.floor(a / b),
+    "fmod": lambda a, b: None if b == 0 else a - b * math.trunc(a / b),
+    "floor": lambda a: Fraction(math.floor(a)), "ceil": lambda a: Fraction(math.ceil(a)),
+    "trunc": lambda a: Fraction(math.trunc(a)), "rint": lambda a: Fraction(round(a)),  # Python rounds half to even
+    "sign": lambda a: Fraction((a > 0) - (a < 0)), "positive": lambda a: a, "conjugate": lambda a: a,
+    "fabs": abs, "reciprocal": lambda a: None if a == 0 else 1 / a,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTENDED_REFERENCE))
+def test_extended_exact_ops_equal_their_definitions(name):
+    from gensynth.universe.grammar import Operator
+    from gensynth.universe.rational import Evaluator, from_fractions
+
+    rng = np.random.default_rng(len(name))
+    values = [Fraction(int(n), int(d)) for n, d in zip(rng.integers(-40, 41, 400), rng.integers(1, 9, 400))]
+    values += [Fraction(k, 2) for k in range(-7, 8)] + [Fraction(0)] * 5  # ties for rint, zeros for divisions
+    ref = EXTENDED_REFERENCE[name]
+    arity = ref.__code__.co_argcount if hasattr(ref, "__code__") else 2 - (name == "fabs")
+    a = from_fractions([values])
+    b = from_fractions([list(reversed(values))])
+    op = Operator(token=name, arity=arity, numpy=name)
+    assert op.exact
+    out = Evaluator().apply(op, a, b if arity == 2 else None)
+    for j, x in enumerate(values):
+        expected = ref(x, values[-1 - j]) if arity == 2 else ref(x)
+        if expected is None:
+            assert out.den[0, j] == 0, (name, x)
+        else:
+            assert out.den[0, j] > 0 and Fraction(int(out.num[0, j]), int(out.den[0, j])) == expected, (name, x, values[-1 - j])
+            inputs = [x, values[-1 - j]][:arity]
+            if all(v.denominator & (v.denominator - 1) == 0 for v in inputs):  # floats hold them exactly: numpy agrees
+                with np.errstate(all="ignore"):
+                    assert out.flt[0, j] == op.ufunc(*[float(v) for v in inputs]), (name, inputs)
+
+
+def test_transcendental_values_are_exact_only_where_provably_rational():
+    g = parse_grammar({
+        "variables": ["x"], "constants": ["1", "2", "1/2"],
+        "operators": [{"token": t, "arity": 1, "numpy": t} for t in ("cos", "exp", "exp2", "log2", "log", "cbrt", "sin")]
+        + [{"token": "-", "arity": 2, "numpy": "subtract"}, {"token": "max", "arity": 2, "numpy": "maximum"}],
+        "grid": {"x": {"values": ["1/8", "8", "3", "-27"]}},
+    })
+
+    def cells(prefix):
+        v = evaluate_trees([parse_prefix(prefix, g)], g)
+        return [Fraction(int(n), int(d)) if d > 0 else ("undefined" if d == 0 else "inexact") for n, d in zip(v.num[0], v.den[0])]
+
+    assert cells("cos - x x") == [1] * 4 and cells("exp - x x") == [1] * 4 and cells("sin - x x") == [0] * 4
+    assert cells("cos x") == ["inexact"] * 4  # cos of a nonzero rational is transcendental
+    assert cells("log2 x") == [-3, 3, "inexact", "undefined"]
+    assert cells("cbrt x") == [Fraction(1, 2), 2, "inexact", -3]
+    assert cells("exp2 1/2") == ["inexact"] * 4 and cells("exp2 2") == [4] * 4
+    assert cells("log 1") == [0] * 4 and cells("log 2") == ["inexact"] * 4
+    # An order operation picks an exact operand that is clearly on its side; a near tie stays inexact.
+    assert cells("max sin x 2") == [2] * 4
+    assert cells("max - 1 1 sin - x x") == [0] * 4  # sin(0) is exact 0: both exact
+    assert cells("max exp2 1/2 cbrt x")[1] == 2 and cells("max exp2 1/2 cbrt x")[0] == "inexact"

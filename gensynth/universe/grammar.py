@@ -19,15 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.universe.exact_ops import EXTENDED_UFUNCS
 
-# Operators evaluated exactly over the rationals (see gensynth.universe.rational); any other
-# numpy ufunc is evaluated in float64 and its values classed by rounding.
+# Operators (by the ufunc's own name: np.true_divide is divide, np.mod is remainder) whose
+# value at rational inputs gensynth computes exactly (gensynth.universe.rational and
+# .exact_ops, which justifies each); any other numpy ufunc is evaluated in float64 and
+# its values classed by rounding.
 EXACT_UFUNCS = frozenset(
-    {"add", "subtract", "multiply", "divide", "true_divide", "negative", "absolute", "square", "sqrt"}
-)
+    {"add", "subtract", "multiply", "divide", "negative", "absolute", "square", "sqrt"}
+) | EXTENDED_UFUNCS
 # Operators whose two arguments may be swapped without changing the value: the
-# evaluator computes op(a, b) and op(b, a) once.
-COMMUTATIVE_UFUNCS = frozenset({"add", "multiply", "maximum", "minimum", "hypot"})
+# evaluator computes op(a, b) and op(b, a) once (fmax/fmin too: undefined propagates).
+COMMUTATIVE_UFUNCS = frozenset({"add", "multiply", "maximum", "minimum", "fmax", "fmin", "hypot"})
 # Characters that would make prefix text ambiguous or break the infix parser.
 FORBIDDEN_TOKEN_CHARS = set(" \t\n(),")
 
@@ -48,12 +51,12 @@ class Operator:
     @property
     def exact(self) -> bool:
         """Whether gensynth evaluates this operator exactly over the rationals."""
-        return self.numpy in EXACT_UFUNCS
+        return self.ufunc.__name__ in EXACT_UFUNCS
 
     @property
     def commutative(self) -> bool:
         """Whether op(a, b) == op(b, a) for every a, b."""
-        return self.arity == 2 and self.numpy in COMMUTATIVE_UFUNCS
+        return self.arity == 2 and self.ufunc.__name__ in COMMUTATIVE_UFUNCS
 
 
 @dataclass(frozen=True)
