@@ -29,17 +29,21 @@ import numpy as np
 from gensynth.manifolds import pqgrams as pqgram_stage
 from gensynth.universe.programs import ProgramDag
 from gensynth.errors import GensynthError
+from gensynth.universe import budget
+from gensynth.universe.budget import check_memory
 from gensynth.universe.grammar import Grammar
 from gensynth.warehouse import run_sql, write_meta
 
 SVD_FIT_ROWS = 1_000_000
+PROJECT_ROWS = 1_000_000  # rows projected at a time (bounds the temporaries)
 # Dimensions of each manifold unless --k-syn / --k-sem say otherwise; clipped (with a
 # notice) when a tiny universe or grid has lower rank. Explicit values are never clipped.
 # k_syn was chosen by measurement (`python -m benchmarks.embed ksyn`, README).
-DEFAULT_K_SYN = 16
+DEFAULT_K_SYN = 32
 DEFAULT_K_SEM = 16
 # Eigenvalues equal to this relative tolerance are one degenerate group (float64 gram: ~1e-13 noise).
 DEGENERATE_RTOL = 1e-7
+GROUP_PROBE = 32  # extra directions computed to find where the last group ends
 WEIGHTINGS = ("counts", "l2", "tfidf")
 
 
@@ -154,34 +158,55 @@ class SyntacticMap:
         return np.asarray(x @ self.basis.astype(np.float32), dtype=np.float32) - offset
 
 
-def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS) -> SyntacticMap:
+def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS, whole_groups: bool = False) -> SyntacticMap:
     """PCA of the weighted pq-gram rows ``x``: the top-k principal directions and their variance shares.
 
     The fitting sample S (a seeded uniform sample of at most ``fit_rows`` rows; all rows
     when there are fewer) is centred on its mean μ before the decomposition, without
     densifying it: the centred gram matrix is SᵀS − n·μμᵀ (grams × grams, small), whose
     exact top eigenvectors are the principal directions. Explained shares are eigenvalue
-    / trace, i.e. shares of the sample's total variance.
+    / trace, i.e. shares of the sample's total variance. With ``whole_groups``, k grows to
+    the end of the group of equal eigenvalues it would cut (see ``eigen_groups``).
     """
-    import scipy.linalg
-
     n, v = x.shape
     rank = min(n, v)
     if k > rank:
         raise GensynthError(f"--k-syn {k} exceeds the rank available ({rank} = min(programs {n}, distinct pq-grams {v})). Use --k-syn {rank} or less.")
     rows = np.sort(np.random.default_rng(seed).choice(n, size=fit_rows, replace=False)) if n > fit_rows else slice(None)
     sample = x[rows].astype(np.float64)  # float64 before the products: centring subtracts large sums
-    m = sample.shape[0]
     centre = np.asarray(sample.mean(axis=0)).ravel()
-    gram = (sample.T @ sample).toarray() - m * np.outer(centre, centre)  # (V, V): small, exact
+    gram = (sample.T @ sample).toarray() - sample.shape[0] * np.outer(centre, centre)  # (V, V): small, exact
     del sample
+    total = float(np.trace(gram))
+    probe = min(rank, k + GROUP_PROBE)  # a few more directions, to see whether k cuts a group
+    while True:
+        values, vectors = _top_eigen(gram, probe)
+        end = next(b for a, b in eigen_groups(values) if b >= k)
+        if end < probe or probe == rank:
+            break
+        probe = min(rank, 2 * probe)
+    if end != k and whole_groups:
+        k = end
+    elif end != k:
+        from gensynth.progress import console
+
+        start = next(a for a, b in eigen_groups(values) if b >= k)
+        console.print(f"[yellow]Notice:[/] --k-syn {k} keeps {k - start} of {end - start} equal principal directions "
+                      f"(syn[{start + 1}..{end}]): which ones is a rounding accident. --k-syn {end} or {start} keeps whole groups.")
+    explained = np.maximum(values[:k], 0.0) / total if total > 0 else np.zeros(k)
+    return SyntacticMap(vectors[:, :k], centre, explained)
+
+
+def _top_eigen(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (descending) of a symmetric matrix and their eigenvectors, signs fixed."""
+    import scipy.linalg
+
+    v = len(gram)
     values, vectors = scipy.linalg.eigh(gram, subset_by_index=[v - k, v - 1])
     order = np.argsort(values)[::-1]  # largest first
     values, vectors = values[order], vectors[:, order]
     vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])  # deterministic signs
-    total = float(np.trace(gram))
-    explained = np.maximum(values, 0.0) / total if total > 0 else np.zeros(k)
-    return SyntacticMap(vectors, centre, explained)
+    return values, vectors
 
 
 def eigen_groups(values: np.ndarray, rtol: float = DEGENERATE_RTOL) -> list[tuple[int, int]]:
@@ -255,6 +280,8 @@ def fit_semantic(outputs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> EmbedSummary:
     """Run pq-grams, the syntactic SVD and the semantic PCA on an open warehouse connection."""
     config.validate()
+    max_ops = int(con.execute("SELECT value FROM meta WHERE key = 'max_ops'").fetchone()[0])
+    check_memory(grammar, max_ops, p=config.p, q=config.q, k_syn=config.k_syn or budget.K_SYN, k_sem=config.k_sem or DEFAULT_K_SEM)
     with stages.stage("pq-grams"):
         dag = read_dag(con)
         profiles = pqgram_stage.compute_profiles(grammar, dag, config.p, config.q)
@@ -269,8 +296,11 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
         weights = gram_weights(profiles.gram_id, n_programs, grams, config.weighting)
         del profiles
         k_syn = config.k_syn or _default_k("k-syn", min(x.shape), DEFAULT_K_SYN)
-        syn_map = fit_syntactic(x, k_syn, config.seed)
-        syn = syn_map.project(x)  # (N, k_syn), centred
+        syn_map = fit_syntactic(x, k_syn, config.seed, whole_groups=config.k_syn is None)
+        k_syn = syn_map.basis.shape[1]
+        syn = np.empty((n_programs, k_syn), np.float32, order="F")  # column-major: columns go to DuckDB as-is
+        for lo in range(0, n_programs, PROJECT_ROWS):
+            syn[lo : lo + PROJECT_ROWS] = syn_map.project(x[lo : lo + PROJECT_ROWS])  # centred
         del x
     with stages.stage("semantic PCA"):
         fcols = con.execute("SELECT function_id, outputs FROM functions WHERE finite ORDER BY function_id").fetchnumpy()
@@ -322,9 +352,16 @@ def _insert_syn_basis(con, weights: np.ndarray, syn_map: SyntacticMap) -> None:
 
 
 def _insert_coords(con, table: str, id_col: str, ids: np.ndarray, coords: np.ndarray) -> None:
-    """Insert (id, coords FLOAT[k], radius) rows; radius = distance to the mean of coords."""
-    centred = coords.astype(np.float64) - coords.astype(np.float64).mean(axis=0)
-    columns = {"id": ids, "radius": np.sqrt((centred**2).sum(axis=1))}
+    """Insert (id, coords FLOAT[k], radius) rows; radius = distance to the mean of coords.
+
+    Column-major ``coords`` are passed to DuckDB without copies; the radius is computed a
+    column at a time (no float64 copy of the matrix).
+    """
+    mean = coords.mean(axis=0, dtype=np.float64)
+    radius = np.zeros(len(coords))
+    for j in range(coords.shape[1]):
+        radius += (coords[:, j] - mean[j]) ** 2
+    columns = {"id": ids, "radius": np.sqrt(radius)}
     columns |= {f"c{j}": np.ascontiguousarray(coords[:, j]) for j in range(coords.shape[1])}
     con.register("coord_cols", columns)
     try:
