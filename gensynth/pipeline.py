@@ -85,7 +85,12 @@ def build_warehouse(grammar: Grammar, max_ops: int, path: Path, quiet: bool = Fa
             run_manifold_stages(con, grammar, embed, stages)
             run_split_stage(con, stages)
             with stages.stage("tasks beyond"):
-                make_beyond_tasks(con, grammar, BEYOND_TASKS, seed=embed.seed)
+                n_beyond = make_beyond_tasks(con, grammar, BEYOND_TASKS, seed=embed.seed)
+            if n_beyond == 0 and not quiet:
+                from gensynth.progress import console
+
+                console.print(f"[yellow]Notice:[/] no program with {max_ops + 1} operators computes a finite function outside "
+                              f"this universe, so `tasks_beyond` is empty (nothing for `gensynth solve --view tasks_beyond`).")
             from gensynth.analysis.views import install_analysis_views
 
             with stages.stage("analysis views"):

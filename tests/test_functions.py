@@ -567,3 +567,20 @@ def test_transcendental_values_are_exact_only_where_provably_rational():
     assert cells("max sin x 2") == [2] * 4
     assert cells("max - 1 1 sin - x x") == [0] * 4  # sin(0) is exact 0: both exact
     assert cells("max exp2 1/2 cbrt x")[1] == 2 and cells("max exp2 1/2 cbrt x")[0] == "inexact"
+
+
+def test_universe_with_no_task_one_operator_larger_still_builds(tmp_path):
+    """Issue 11.8: max over x alone collapses (max x x = x), so no new function exists at max-ops + 1."""
+    import subprocess
+    import sys
+
+    grammar = tmp_path / "max.toml"
+    grammar.write_text('variables = ["x"]\n[[operators]]\ntoken = "max"\narity = 2\nnumpy = "maximum"\n[grid.x]\nvalues = [1, 2]\n')
+    path = tmp_path / "w.duckdb"
+    result = subprocess.run([sys.executable, "-m", "gensynth", "build", "--grammar", str(grammar), "--max-ops", "1",
+                             "--warehouse", str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "tasks_beyond` is empty" in result.stdout + result.stderr
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tasks_beyond").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM programs").fetchone()[0] == 2

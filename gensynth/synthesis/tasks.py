@@ -62,6 +62,7 @@ def make_beyond_tasks(con, grammar: Grammar, n_tasks: int, seed: int = 0) -> int
         if len(kept) >= n_tasks:
             break
     run_sql(con, "beyond_tables.sql")
-    con.executemany("INSERT INTO tasks_beyond VALUES (?, ?, ?, ?, ?, ?)",
-                    [(i, p, max_ops + 1, outs, h[0], h[1]) for i, (h, (p, outs)) in enumerate(kept.items())])
+    if kept:  # a small grammar may have no new function one operator larger
+        con.executemany("INSERT INTO tasks_beyond VALUES (?, ?, ?, ?, ?, ?)",
+                        [(i, p, max_ops + 1, outs, h[0], h[1]) for i, (h, (p, outs)) in enumerate(kept.items())])
     return len(kept)
