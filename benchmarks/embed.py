@@ -128,10 +128,12 @@ def _profile_keys(x, chunk: int = 500_000) -> np.ndarray:
 
 
 POSITION_TOLERANCE = 1e-9  # float64 projections closer than this on every axis are one position
+RESOLUTION = 1e-3  # cells of this side, relative to the manifold's RMS radius, for "near-identical" positions
 
 
-def _positions(syn_map, x, ks: list[int], chunk: int = 500_000) -> dict[int, tuple[int, int]]:
-    """Per k: (distinct positions over all programs, programs sharing their position with another).
+def _positions(syn_map, x, ks: list[int], scale: dict[int, float], chunk: int = 500_000) -> dict[int, tuple[int, int, int]]:
+    """Per k: (distinct positions over all programs, programs sharing their position with another,
+    occupied cells of side RESOLUTION × ``scale[k]``, the RMS radius of the k-dimensional manifold).
 
     Projected in float64 with the float64 eigenvectors and compared at POSITION_TOLERANCE:
     profiles whose projections are equal in exact arithmetic then agree to ~1e-15, while
@@ -145,15 +147,17 @@ def _positions(syn_map, x, ks: list[int], chunk: int = 500_000) -> dict[int, tup
     basis = syn_map.basis
     offset = syn_map.centre @ basis
     keys = {k: np.empty(x.shape[0], np.uint64) for k in ks}
+    cells = {k: np.empty(x.shape[0], np.uint64) for k in ks}
     for lo in range(0, x.shape[0], chunk):
         y = np.asarray(x[lo : lo + chunk].astype(np.float64) @ basis) - offset
         q = np.round(y / POSITION_TOLERANCE).astype(np.int64)
         for k in ks:
             keys[k][lo : lo + len(y)] = _row_keys(q[:, :k], salt)
+            cells[k][lo : lo + len(y)] = _row_keys(np.floor(y[:, :k] / (RESOLUTION * scale[k])).astype(np.int64), salt)
     out = {}
     for k in ks:
         _, counts = np.unique(keys[k], return_counts=True)
-        out[k] = (len(counts), int(counts[counts > 1].sum()))
+        out[k] = (len(counts), int(counts[counts > 1].sum()), len(np.unique(cells[k])))
     return out
 
 
@@ -161,7 +165,7 @@ def _positions(syn_map, x, ks: list[int], chunk: int = 500_000) -> dict[int, tup
 def ksyn(max_ops: int = 3, pairs: int = 5000, seed: int = 0, ks: str = "8,16,32,64") -> None:
     """Choose k_syn: per k, centred vs uncentred map, rank correlation with the TODS distance,
     distinct positions, variance explained and storage; one run, same pairs and sample."""
-    from gensynth.manifolds.embed import SVD_FIT_ROWS, eigen_groups, fit_syntactic, weighted_matrix
+    from gensynth.manifolds.embed import SVD_FIT_ROWS, SyntacticMap, eigen_groups, fit_syntactic, weighted_matrix
 
     _print_machine()
     k_list = sorted(int(k) for k in ks.split(","))
@@ -175,27 +179,28 @@ def ksyn(max_ops: int = 3, pairs: int = 5000, seed: int = 0, ks: str = "8,16,32,
           f"{pairs:,} random pairs (Spearman with ties averaged), weighting l2, fit sample {min(n, SVD_FIT_ROWS):,}")
     probe = fit_syntactic(x, min(max(k_list) + 48, min(x.shape)), seed)  # eigenvalue groups past the largest k
     groups = eigen_groups(probe.explained)
-    print("degenerate eigenvalue groups (1-based syn indices, size): "
-          + ", ".join(f"{a + 1}-{b} ({b - a})" for a, b in groups if b < len(probe.explained)))
+    print("groups of equal eigenvalues (1-based syn indices, size; rtol 1e-7): "
+          + (", ".join(f"{a + 1}-{b} ({b - a})" for a, b in groups if b < len(probe.explained) and b - a > 1) or "none"))
     ends = {b for _, b in groups}
     k_list = sorted(set(k_list) | {next(b for _, b in groups if b >= k) for k in k_list if k not in ends})
     print(f"k values that cut a group are shown with the group's end as well: {k_list}")
     kmax = max(k_list)
-    maps = {"centred": fit_syntactic(x, kmax, seed), "uncentred": _uncentred_map(x, kmax, seed, SVD_FIT_ROWS)}
+    centred = SyntacticMap(probe.basis[:, :kmax], probe.centre, probe.explained[:kmax])  # the top kmax of the same fit
+    maps = {"centred": centred, "uncentred": _uncentred_map(x, kmax, seed, SVD_FIT_ROWS)}
     cos = abs(float(maps["centred"].centre @ maps["uncentred"].basis[:, 0]) / np.linalg.norm(maps["centred"].centre))
     print(f"|cos| of the uncentred top vector with the mean row: {cos:.3f}; "
           f"with centring: {abs(float(maps['centred'].centre @ maps['centred'].basis[:, 0])) / np.linalg.norm(maps['centred'].centre):.3f}")
     print(f"\n{'map':>9} {'k':>3} {'whole groups':>12} {'spearman':>9} {'pearson':>8} {'distinct positions':>19} "
-          f"{'programs sharing':>17} {'explained':>10} {'var syn[1]/syn[2]':>18} {'syn_coords MB':>14}")
+          f"{'programs sharing':>17} {'cells 1e-3 RMS':>15} {'explained':>10} {'var syn[1]/syn[2]':>18} {'syn_coords MB':>14}")
     for name, syn_map in maps.items():
         ya, yb = syn_map.project(x[a]), syn_map.project(x[b])
         spread = syn_map.project(x[np.random.default_rng(seed + 1).integers(0, n, 200_000)]).var(axis=0)
-        positions = _positions(syn_map, x, k_list)
+        positions = _positions(syn_map, x, k_list, {k: float(np.sqrt(spread[:k].sum())) for k in k_list})
         for k in k_list:
             dist = np.linalg.norm(ya[:, :k] - yb[:, :k], axis=1)
             mb = n * (4 * k + 4 + 8) / 1e6  # FLOAT[k] + program_id + radius, uncompressed
             print(f"{name:>9} {k:>3} {('yes' if k in ends else 'no'):>12} {_spearman(dist, tods):>9.3f} {np.corrcoef(dist, tods)[0, 1]:>8.3f} "
-                  f"{positions[k][0]:>19,} {positions[k][1]:>17,} {syn_map.explained[:k].sum():>10.3f} "
+                  f"{positions[k][0]:>19,} {positions[k][1]:>17,} {positions[k][2]:>15,} {syn_map.explained[:k].sum():>10.3f} "
                   f"{spread[0] / spread[1]:>18.3f} {mb:>14,.0f}")
     print(f"\n{time.perf_counter() - t0:.0f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
 

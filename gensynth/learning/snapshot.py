@@ -53,7 +53,6 @@ from gensynth.universe.grammar import grammar_from_meta  # noqa: F401  (re-expor
 
 TRAIN_ROLE, VAL_ROLE = "train", "val"
 BOS, EOS, PAD, N_SPECIAL = 1, 2, 0, 3  # as in models.pbe_transformer (kept here so the CLI needs no torch model import)
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 # ---------------------------------------------------------------- warehouse checks
