@@ -81,7 +81,7 @@ def test_coordinates_finite_and_radius_is_centred_norm(warehouse):
         sem = np.array(con.execute("SELECT sem FROM sem_coords ORDER BY function_id").fetchnumpy()["sem"].tolist(), dtype=np.float64)
         sem_r = con.execute("SELECT sem_radius FROM sem_coords ORDER BY function_id").fetchnumpy()["sem_radius"]
         n_finite = con.execute("SELECT count(*) FROM functions WHERE finite").fetchone()[0]
-    assert syn.shape == (204_105, 16) and np.isfinite(syn).all()
+    assert syn.shape == (204_105, 34) and np.isfinite(syn).all()  # DEFAULT_K_SYN 32, to the end of its group
     assert sem.shape == (n_finite, 16) and np.isfinite(sem).all()
     np.testing.assert_allclose(syn_r, np.linalg.norm(syn - syn.mean(axis=0), axis=1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(sem_r, np.linalg.norm(sem - sem.mean(axis=0), axis=1), rtol=1e-4, atol=1e-4)
@@ -143,10 +143,26 @@ def test_project_programs_places_programs_beyond_the_universe(small):
     assert coords.shape == (2, int(k)) and np.isfinite(coords).all()
 
 
+def test_default_k_syn_keeps_whole_groups_of_equal_eigenvalues():
+    """The grammar's label symmetries make eigenvalues multiple; the default k never cuts a group."""
+    from gensynth.manifolds.embed import DEFAULT_K_SYN, eigen_groups, fit_syntactic, weighted_matrix
+    from gensynth.manifolds.pqgrams import compute_profiles
+    from gensynth.universe.programs import enumerate_programs
+
+    g = load_grammar()
+    dag = enumerate_programs(g, 2)
+    x = weighted_matrix(compute_profiles(g, dag), len(dag), "l2")
+    groups = eigen_groups(fit_syntactic(x, 60, 0).explained)
+    assert (3, 19) in groups and (31, 35) in groups  # syn[4..19] are 16 equal directions, syn[32..35] four
+    assert fit_syntactic(x, DEFAULT_K_SYN, 0, whole_groups=True).basis.shape[1] == 35
+    assert fit_syntactic(x, 16, 0, whole_groups=True).basis.shape[1] == 19
+    assert fit_syntactic(x, 16, 0).basis.shape[1] == 16  # an explicit --k-syn is honoured (with a notice)
+
+
 def test_manifold_view(warehouse):
     cols = rows(warehouse, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'manifold' ORDER BY column_index")
     assert [c for c, _ in cols] == ["program_id", "function_id", "n_ops", "depth", "syn", "sem", "syn_radius", "sem_radius"]
-    assert dict(cols)["syn"] == "FLOAT[16]"
+    assert dict(cols)["syn"] == "FLOAT[34]"
     n, n_sem, nonfinite_with_sem = rows(warehouse, """
         SELECT count(*), count(sem), count(*) FILTER (WHERE sem IS NOT NULL AND NOT f.finite)
         FROM manifold JOIN functions AS f USING (function_id)""")[0]

@@ -53,7 +53,7 @@ class EmbedConfig:
 
     p: int = 2  # pq-gram stem length (anchor + p-1 ancestors)
     q: int = 3  # pq-gram base length (consecutive children)
-    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K_SYN, clipped to the rank available
+    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K_SYN grown to the end of its eigenvalue group, clipped to the rank
     k_sem: int | None = None  # semantic dimensions; None: DEFAULT_K_SEM, clipped to the rank available
     seed: int = 0  # seeds the SVD fitting sample
     weighting: str = "l2"  # row weighting of the pq-gram count matrix: counts, l2 or tfidf
