@@ -234,3 +234,14 @@ def test_default_grammar_at_four_ops_fits_a_24_gib_machine():
     assert budget.K_SYN >= DEFAULT_K_SYN and budget.K_SEM == DEFAULT_K_SEM and GROUP_PROBE > 0
     with pytest.raises(GensynthError, match="--max-ops 3 or less"):
         budget.check_memory(load_grammar(), 4, budget=4 * budget.GIB)
+
+
+@pytest.mark.parametrize("grammar_file,max_ops", [(None, 1), (None, 2), (None, 3), ("unary.toml", 3), ("tiny.toml", 4)])
+def test_vocabulary_bound_holds_for_real_universes(grammar_file, max_ops):
+    """The embed estimate rests on the pq-gram vocabulary bound: it must be an upper bound."""
+    from gensynth.manifolds.pqgrams import compute_profiles
+    from gensynth.universe.budget import vocabulary_bound
+
+    g = load_grammar(None if grammar_file is None else Path(__file__).parent / "grammars" / grammar_file)
+    vocab = len(compute_profiles(g, enumerate_programs(g, max_ops)).vocab_codes)
+    assert vocab <= vocabulary_bound(g, 2, 3, max_ops) <= 4 * vocab + 500

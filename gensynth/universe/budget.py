@@ -7,9 +7,10 @@ with the number of functions bounded by the number of programs and the pq-gram
 vocabulary by what the grammar's labels allow. A build whose largest estimate exceeds
 the machine's memory is refused with the table and the ``--max-ops`` that fits (a
 40-operator grammar at max-ops 2 once tried to allocate 684 GiB for the embed stage's
-gram matrix). For the default grammar at max-ops 4 the evaluate bound is about 4x the
-measured build peak (there are far fewer functions than programs) and the embed bound
-about 1.3x the measured embed peak.
+gram matrix; the bound here says 5,241 GiB). For the default grammar at max-ops 4 the
+evaluate bound (9.4 GiB) is about 4.5x the measured peak of the build before the embed
+(2.17 GB: there are 156,442 functions, not one per program) and the embed bound
+(6.9 GiB) about 1.5x the measured embed peak (5.09 GB).
 """
 
 from __future__ import annotations
@@ -45,14 +46,23 @@ def level_counts(grammar: Grammar, max_ops: int) -> list[int]:
     return counts
 
 
-def vocabulary_bound(grammar: Grammar, p: int, q: int) -> int:
-    """Distinct pq-grams the labels allow: stems (p-1 operator-or-null ancestors, an anchor) × bases."""
-    n_ops, n_sym = len(grammar.operators), len(grammar.symbols)
-    chains = sum(n_ops**j for j in range(p))  # ancestors above the anchor: j operators under p-1-j nulls
-    bases = grammar.n_leaves  # a leaf's base is all nulls
-    for op in grammar.operators:  # a windows over [null^(q-1), children, null^(q-1)]
-        bases += (op.arity + q - 1) * n_sym ** min(op.arity, q)
-    return chains * bases
+def vocabulary_bound(grammar: Grammar, p: int, q: int, max_ops: int) -> int:
+    """Distinct pq-grams the labels allow: stems (j operator ancestors under p-1-j nulls, an anchor) × bases.
+
+    A binary anchor's base is one of its a+q-1 windows over [null^(q-1), children, null^(q-1)];
+    its children are leaves when the anchor's depth leaves it one operator (so an anchor
+    under j operators has at most max_ops - j operators in its subtree).
+    """
+    n_ops, n_sym, n_leaves = len(grammar.operators), len(grammar.symbols), grammar.n_leaves
+    total = 0
+    for j in range(min(p - 1, max_ops) + 1):  # operator ancestors in the stem; j = p-1 also stands for deeper nodes
+        bases = n_leaves  # a leaf's base is all nulls
+        budget = max_ops - j  # operators the anchor's subtree may hold
+        if budget >= 1:
+            labels = n_sym if budget >= 2 else n_leaves
+            bases += sum((op.arity + q - 1) * labels ** min(op.arity, q) for op in grammar.operators)
+        total += n_ops**j * bases
+    return total
 
 
 def estimate(grammar: Grammar, max_ops: int, p: int = P, q: int = Q, k_syn: int = K_SYN, k_sem: int = K_SEM) -> dict[str, int]:
@@ -63,7 +73,7 @@ def estimate(grammar: Grammar, max_ops: int, p: int = P, q: int = Q, k_syn: int 
     dag = 12 * n  # symbol int16, left/right int32, n_ops/depth int8
     # pq-gram rows: a program with k operators has at most k + 1 leaves and k inner nodes.
     rows = sum(c * (2 * (k + 1) + q * k - 1) for k, c in enumerate(counts))
-    vocab = min(rows, vocabulary_bound(grammar, p, q))
+    vocab = min(rows, vocabulary_bound(grammar, p, q, max_ops))
     sample = min(1.0, FIT_ROWS / max(n, 1))
     return {
         "enumerate": dag,
