@@ -137,7 +137,12 @@ def tasks_stage(b: Build) -> None:
     """``tasks_beyond``: tasks one operator larger than the universe."""
     if b.embed is not None:
         with b.stages.stage("tasks beyond"):
-            make_beyond_tasks(b.con, b.grammar, BEYOND_TASKS, seed=b.embed.seed)
+            n_beyond = make_beyond_tasks(b.con, b.grammar, BEYOND_TASKS, seed=b.embed.seed)
+        if n_beyond == 0 and not b.stages.quiet:
+            from gensynth.progress import console
+
+            console.print(f"[yellow]Notice:[/] no program with {b.max_ops + 1} operators computes a finite function outside "
+                          f"this universe, so `tasks_beyond` is empty (nothing for `gensynth solve --view tasks_beyond`).")
 
 
 def views_stage(b: Build) -> None:

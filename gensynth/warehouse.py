@@ -42,7 +42,7 @@ from gensynth.errors import GensynthError
 from gensynth.limits import QUERY_MEMORY, QUERY_SECONDS
 
 # Bump when the layout of derived tables or the meaning of a column changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: functions/tasks_beyond.value_hash2, a new row hash; syn_basis; centred syn_coords
 DEFAULT_WAREHOUSE = Path("warehouse") / "gensynth.duckdb"
 LOCK_TIMEOUT_S = 60.0  # default of $GENSYNTH_LOCK_TIMEOUT
 

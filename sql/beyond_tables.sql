@@ -11,5 +11,6 @@ CREATE TABLE tasks_beyond (
     prefix     VARCHAR NOT NULL,  -- the program that defined the task (prefix tokens); a synthesizer may find another
     n_ops      TINYINT NOT NULL,  -- operators in that program (meta 'max_ops' + 1)
     outputs    DOUBLE[] NOT NULL, -- its value at each grid point (grid.point_id order): the task's examples
-    value_hash BIGINT NOT NULL    -- hash of the exact outputs (as functions.value_hash), distinct from every function's
+    value_hash BIGINT NOT NULL,   -- first half of the 128-bit hash of the exact outputs (as functions.value_hash)
+    value_hash2 BIGINT NOT NULL   -- second half (as functions.value_hash2); the pair differs from every function's
 );

@@ -49,5 +49,6 @@ CREATE TABLE functions (
     finite             BOOLEAN NOT NULL,     -- defined and finite at every grid point
     n_programs         INTEGER NOT NULL,     -- number of programs in the class
     smallest_program   INTEGER NOT NULL,     -- program_id of the class's smallest program (fewest ops, then lowest id)
-    value_hash         BIGINT NOT NULL       -- 64-bit hash of the exact outputs (the first of gensynth.universe.functions.row_hashes)
+    value_hash         BIGINT NOT NULL,      -- first half of the 128-bit hash of the exact outputs (gensynth.universe.functions.row_hashes)
+    value_hash2        BIGINT NOT NULL       -- second, independent half: a function is identified by (value_hash, value_hash2), never by one half
 );

@@ -2,6 +2,7 @@
 manifold view, and the `gensynth embed` command's refusals."""
 
 import hashlib
+import json
 import random
 import shutil
 import subprocess
@@ -13,9 +14,10 @@ import numpy as np
 import pytest
 
 from gensynth.pipeline import build_warehouse
-from gensynth.manifolds.embed import EmbedConfig
+from gensynth.manifolds.embed import EmbedConfig, project_programs
 from gensynth.universe.grammar import load_grammar
-from gensynth.manifolds.pqgrams import profile_tree, tods_distance, vldb_distance
+from gensynth.manifolds.pqgrams import profile_tree
+from pqgram_reference import tods_distance, vldb_distance
 from gensynth.universe.syntax import parse_prefix
 
 GENSYNTH = [sys.executable, "-m", "gensynth"]
@@ -79,16 +81,88 @@ def test_coordinates_finite_and_radius_is_centred_norm(warehouse):
         sem = np.array(con.execute("SELECT sem FROM sem_coords ORDER BY function_id").fetchnumpy()["sem"].tolist(), dtype=np.float64)
         sem_r = con.execute("SELECT sem_radius FROM sem_coords ORDER BY function_id").fetchnumpy()["sem_radius"]
         n_finite = con.execute("SELECT count(*) FROM functions WHERE finite").fetchone()[0]
-    assert syn.shape == (204_105, 16) and np.isfinite(syn).all()
+    assert syn.shape == (204_105, 34) and np.isfinite(syn).all()  # DEFAULT_K_SYN 32, to the end of its group
     assert sem.shape == (n_finite, 16) and np.isfinite(sem).all()
     np.testing.assert_allclose(syn_r, np.linalg.norm(syn - syn.mean(axis=0), axis=1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(sem_r, np.linalg.norm(sem - sem.mean(axis=0), axis=1), rtol=1e-4, atol=1e-4)
 
 
+def _syn(con) -> np.ndarray:
+    return np.array(con.execute("SELECT syn FROM syn_coords ORDER BY program_id").fetchnumpy()["syn"].tolist(), dtype=np.float64)
+
+
+def test_syntactic_coordinates_are_centred_principal_components(warehouse):
+    """Issue 10.1: mean ≈ 0, variance non-increasing from syn[1], shares of variance in meta."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        syn = _syn(con)
+        centre = con.execute("SELECT centre FROM syn_basis ORDER BY gram_id").fetchnumpy()["centre"]
+        explained = np.array(json.loads(con.execute("SELECT value FROM meta WHERE key = 'embed.syn_explained'").fetchone()[0]))
+    var = syn.var(axis=0)
+    assert np.abs(syn.mean(axis=0)).max() < 1e-4 * np.sqrt(var.max())
+    assert (np.diff(var) <= 1e-6 * var[0]).all(), var
+    # l2 rows have norm 1, so the total variance of the (fully sampled) rows is 1 − |centre|².
+    np.testing.assert_allclose(explained, var / (1 - centre @ centre), rtol=1e-3)
+
+
+def test_top_syntactic_direction_is_not_the_mean_profile(warehouse):
+    """Uncentred, the top eigenvector was the mean pq-gram profile (|cos| = 1.000)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cols = con.execute("SELECT centre, basis FROM syn_basis ORDER BY gram_id").fetchnumpy()
+    centre, basis = cols["centre"], np.array(cols["basis"].tolist())
+    cos = np.abs(centre @ basis) / np.linalg.norm(centre) / np.linalg.norm(basis, axis=0)
+    assert cos.max() < 0.1, cos
+
+
+def test_stored_map_reproduces_stored_coordinates(warehouse):
+    """The centre and basis in syn_basis place a program where syn_coords has it, from the stored tables and by project_programs."""
+    g = load_grammar()
+    ids = [0, 7, 105, 4_104, 99_999, 204_104]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        syn = _syn(con)[ids]
+        basis_rows = con.execute("SELECT centre, basis FROM syn_basis ORDER BY gram_id").fetchnumpy()
+        grams = con.execute("SELECT program_id, gram_id, n FROM pqgrams WHERE program_id IN (SELECT unnest($ids))", {"ids": ids}).fetchnumpy()
+        trees = [parse_prefix(con.execute("SELECT prefix FROM programs WHERE program_id = ?", [i]).fetchone()[0], g) for i in ids]
+        projected = project_programs(con, g, trees)
+    centre, basis = basis_rows["centre"], np.array(basis_rows["basis"].tolist())
+    w = np.zeros((len(ids), len(centre)))  # the stored counts, l2-weighted
+    w[np.searchsorted(ids, grams["program_id"]), grams["gram_id"]] = grams["n"]
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose((w - centre) @ basis, syn, atol=1e-5)
+    np.testing.assert_allclose(projected, syn, atol=1e-5)
+
+
+def test_project_programs_places_programs_beyond_the_universe(small):
+    """A 3-operator program is not in a max-ops 2 universe; its grams outside the vocabulary still count in the l2 norm."""
+    g = load_grammar()
+    inside, beyond = parse_prefix("+ x y", g), parse_prefix("* + x y - 3 / y 2", g)
+    with duckdb.connect(str(small), read_only=True) as con:
+        stored = _syn(con)[con.execute("SELECT program_id FROM programs WHERE prefix = '+ x y'").fetchone()[0]]
+        coords = project_programs(con, g, [inside, beyond])
+        k = con.execute("SELECT value FROM meta WHERE key = 'embed.k_syn'").fetchone()[0]
+    np.testing.assert_allclose(coords[0], stored, atol=1e-5)
+    assert coords.shape == (2, int(k)) and np.isfinite(coords).all()
+
+
+def test_default_k_syn_keeps_whole_groups_of_equal_eigenvalues():
+    """The grammar's label symmetries make eigenvalues multiple; the default k never cuts a group."""
+    from gensynth.manifolds.embed import DEFAULT_K_SYN, eigen_groups, fit_syntactic, weighted_matrix
+    from gensynth.manifolds.pqgrams import compute_profiles
+    from gensynth.universe.programs import enumerate_programs
+
+    g = load_grammar()
+    dag = enumerate_programs(g, 2)
+    x = weighted_matrix(compute_profiles(g, dag), len(dag), "l2")
+    groups = eigen_groups(fit_syntactic(x, 60, 0).explained)
+    assert (3, 19) in groups and (31, 35) in groups  # syn[4..19] are 16 equal directions, syn[32..35] four
+    assert fit_syntactic(x, DEFAULT_K_SYN, 0, whole_groups=True).basis.shape[1] == 35
+    assert fit_syntactic(x, 16, 0, whole_groups=True).basis.shape[1] == 19
+    assert fit_syntactic(x, 16, 0).basis.shape[1] == 16  # an explicit --k-syn is honoured (with a notice)
+
+
 def test_manifold_view(warehouse):
     cols = rows(warehouse, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'manifold' ORDER BY column_index")
     assert [c for c, _ in cols] == ["program_id", "function_id", "n_ops", "depth", "syn", "sem", "syn_radius", "sem_radius", "prefix", "infix"]
-    assert dict(cols)["syn"] == "FLOAT[16]"
+    assert dict(cols)["syn"] == "FLOAT[34]"
     n, n_sem, nonfinite_with_sem = rows(warehouse, """
         SELECT count(*), count(sem), count(*) FILTER (WHERE sem IS NOT NULL AND NOT f.finite)
         FROM manifold JOIN functions AS f USING (function_id)""")[0]

@@ -377,3 +377,210 @@ def _fraction_eval(tokens: list[str], x: Fraction) -> Fraction:
         a = _fraction_eval(tokens, x)
         return ops[tok](a, _fraction_eval(tokens, x))
     return x if tok == "x" else Fraction(tok)
+
+
+# --- the row hash -----------------------------------------------------------------------
+
+# Δnum·c1 + Δden·c2 ≡ 0 (mod 2⁶⁴) for the old scheme's c1, c2: the shortest vector of that
+# lattice by Lagrange–Gauss reduction of the basis (2⁶⁴, 0), (−c2·c1⁻¹ mod 2⁶⁴, 1) is
+# (Δnum, Δden) = (2,832,066,837, 1,547,983,357); shifted so that both cells are reduced
+# fractions with |num|, den < 2³¹.
+COLLIDING_CELLS = ((-1_416_033_418, 1), (1_416_033_419, 1_547_983_358))
+
+
+def _old_row_hashes(values):
+    """The row hash gensynth used before issue 10: one mix of num·c1 + den·c2 shared by both halves."""
+    from gensynth.universe.functions import _splitmix
+
+    with np.errstate(over="ignore"):
+        num, den = values.num.view(np.uint64), values.den.view(np.uint64)
+        cell = _splitmix(num * np.uint64(0x9E3779B97F4A7C15) + den * np.uint64(0xD6E8FEB86659FD93))
+        positions = np.arange(1, values.num.shape[1] + 1, dtype=np.uint64)
+        out = []
+        for seed in (0x1234567, 0x89ABCDEF):
+            weight = _splitmix(positions * np.uint64(seed)) | np.uint64(1)
+            out.append(_splitmix((cell * weight).sum(axis=1, dtype=np.uint64)))
+        return out
+
+
+def _colliding_rows():
+    from gensynth.universe.rational import from_fractions
+
+    (n1, d1), (n2, d2) = COLLIDING_CELLS
+    assert math.gcd(n1, d1) == math.gcd(n2, d2) == 1 and max(abs(n1), abs(n2), d1, d2) < 2**31
+    return from_fractions([[Fraction(n1, d1), Fraction(1, 2), Fraction(3)], [Fraction(n2, d2), Fraction(1, 2), Fraction(3)]])
+
+
+def test_old_hash_collided_on_a_31_bit_pair_and_the_new_one_does_not():
+    from gensynth.universe.functions import row_hashes
+
+    rows = _colliding_rows()
+    old = _old_row_hashes(rows)
+    assert old[0][0] == old[0][1] and old[1][0] == old[1][1]  # all 128 bits: two functions merged
+    h1, h2 = row_hashes(rows)
+    assert h1[0] != h1[1] and h2[0] != h2[1]
+
+
+def test_pair_index_and_distinct_pairs_compare_both_halves():
+    from gensynth.universe.functions import PairIndex, distinct_pairs
+
+    h1 = np.array([7, 7, 3, 7, 3], np.uint64)  # first halves equal, second halves not
+    h2 = np.array([1, 2, 5, 1, 5], np.uint64)
+    first, inverse = distinct_pairs(h1, h2)
+    assert first.tolist() == [0, 1, 2] and inverse.tolist() == [0, 1, 2, 0, 2]
+    index = PairIndex()
+    index.add(h1[first], h2[first], np.array([10, 11, 12]))
+    assert index.lookup(np.array([7, 7, 3, 7, 9], np.uint64), np.array([2, 1, 5, 3, 1], np.uint64)).tolist() == [11, 10, 12, -1, -1]
+
+
+def test_pass_check_compares_both_halves():
+    """A prediction whose first hash half equals the target's but whose second does not is a fail."""
+    from gensynth.learning.predictions import Checker
+    from gensynth.universe.functions import row_hashes
+
+    g = load_grammar()
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix("+ x y", g)], g)))
+    checker = Checker(g, np.zeros((1, 2)))
+    off = np.array([[0.0]])
+    target = np.array([[h1[0], h2[0]], [h1[0], h2[0] + 1]])
+    _, passed, _ = checker.check(["+ x y", "+ x y"], np.array([True, True]), target, np.vstack([off, off]))
+    assert passed.tolist() == [True, False]
+
+
+def test_functions_store_both_hash_halves(warehouse_ops3):
+    from gensynth.universe.functions import row_hashes
+
+    g = load_grammar()
+    with duckdb.connect(str(warehouse_ops3), read_only=True) as con:
+        rows = con.execute("SELECT p.prefix, f.value_hash, f.value_hash2 FROM functions f JOIN programs p "
+                           "ON p.program_id = f.smallest_program WHERE f.function_id % 997 = 0").fetchall()
+        distinct = con.execute("SELECT count(DISTINCT (value_hash, value_hash2)), count(*) FROM functions").fetchone()
+    assert distinct[0] == distinct[1]
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix(r[0], g) for r in rows], g)))
+    assert [(r[1], r[2]) for r in rows] == list(zip(h1.tolist(), h2.tolist()))
+
+
+# --- the exact lane beyond + - * / (issue 10.4) -------------------------------------------
+
+MAXMIN = {
+    "variables": ["x", "y"], "constants": ["1", "2"],
+    "operators": [{"token": t, "arity": 2, "numpy": n} for t, n in
+                  [("+", "add"), ("-", "subtract"), ("*", "multiply"), ("max", "maximum"), ("min", "minimum")]],
+    "grid": {"x": {"start": -2, "stop": 2, "num": 5}, "y": {"values": ["-3/2", "1/3", "5/2"]}},
+}
+
+
+def test_max_and_min_are_exact_and_share_classes(tmp_path):
+    g = parse_grammar(MAXMIN)
+    path = tmp_path / "maxmin.duckdb"
+    build_warehouse(g, 3, path, quiet=True)
+    with duckdb.connect(str(path), read_only=True) as con:
+        fid = dict(con.execute("SELECT prefix, function_id FROM programs").fetchall())
+    assert fid["max x x"] == fid["min x x"] == fid["x"]
+    assert fid["+ min x y max x y"] == fid["+ max x y min x y"] == fid["+ x y"]
+    assert fid["max 1 2"] == fid["2"] and fid["max x y"] == fid["max y x"] != fid["min x y"]
+
+
+def test_search_and_pass_checks_inherit_exact_max(tmp_path):
+    from gensynth.learning.predictions import Checker
+    from gensynth.synthesis.enumerative import EnumerativeSearch, solve_enumerative, Budget
+    from gensynth.universe.functions import row_hashes
+
+    g = parse_grammar(MAXMIN)
+    points = np.arange(g.n_points)
+    h1, h2 = (h.view(np.int64) for h in row_hashes(evaluate_trees([parse_prefix("+ x y", g)], g)))
+    checker = Checker(g, np.zeros((1, 2)))
+    _, passed, _ = checker.check(["+ min x y max x y", "max x y"], np.array([True, True]),
+                                 np.array([[h1[0], h2[0]]] * 2), np.zeros((2, 1)))
+    assert passed.tolist() == [True, False]
+    # Observational equivalence: max x x is x, so the size-1 bank of {max, min} over x, y holds only max x y and min x y.
+    small = parse_grammar({**MAXMIN, "constants": [], "operators": MAXMIN["operators"][3:]})
+    search = EnumerativeSearch(small, points, Budget(max_ops=3))
+    unreachable = evaluate_trees([parse_prefix("+ x y", g)], g).flt[0]  # max/min of x, y never make x + y
+    assert search.solve(unreachable).status == "exhausted"
+    assert [len(level) for level in search.bank.levels] == [2, 2, 0]
+    target = evaluate_trees([parse_prefix("+ min x y max x y", g)], g).flt[0]
+    assert solve_enumerative(g, points, target).prefix == "+ x y"
+
+
+# Python references over Fractions, written from each function's definition.
+EXTENDED_REFERENCE = {
+    "maximum": max, "minimum": min, "fmax": max, "fmin": min,
+    "heaviside": lambda a, b: Fraction(0) if a < 0 else (b if a == 0 else Fraction(1)),
+    "copysign": lambda a, b: -abs(a) if b < 0 else abs(a),
+    "floor_divide": lambda a, b: None if b == 0 else Fraction(math.floor(a / b)),
+    "remainder": lambda a, b: None if b == 0 else a - b * math.floor(a / b),
+    "fmod": lambda a, b: None if b == 0 else a - b * math.trunc(a / b),
+    "floor": lambda a: Fraction(math.floor(a)), "ceil": lambda a: Fraction(math.ceil(a)),
+    "trunc": lambda a: Fraction(math.trunc(a)), "rint": lambda a: Fraction(round(a)),  # Python rounds half to even
+    "sign": lambda a: Fraction((a > 0) - (a < 0)), "positive": lambda a: a, "conjugate": lambda a: a,
+    "fabs": abs, "reciprocal": lambda a: None if a == 0 else 1 / a,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTENDED_REFERENCE))
+def test_extended_exact_ops_equal_their_definitions(name):
+    from gensynth.universe.grammar import Operator
+    from gensynth.universe.rational import Evaluator, from_fractions
+
+    rng = np.random.default_rng(len(name))
+    values = [Fraction(int(n), int(d)) for n, d in zip(rng.integers(-40, 41, 400), rng.integers(1, 9, 400))]
+    values += [Fraction(k, 2) for k in range(-7, 8)] + [Fraction(0)] * 5  # ties for rint, zeros for divisions
+    ref = EXTENDED_REFERENCE[name]
+    arity = ref.__code__.co_argcount if hasattr(ref, "__code__") else 2 - (name == "fabs")
+    a = from_fractions([values])
+    b = from_fractions([list(reversed(values))])
+    op = Operator(token=name, arity=arity, numpy=name)
+    assert op.exact
+    out = Evaluator().apply(op, a, b if arity == 2 else None)
+    for j, x in enumerate(values):
+        expected = ref(x, values[-1 - j]) if arity == 2 else ref(x)
+        if expected is None:
+            assert out.den[0, j] == 0, (name, x)
+        else:
+            assert out.den[0, j] > 0 and Fraction(int(out.num[0, j]), int(out.den[0, j])) == expected, (name, x, values[-1 - j])
+            inputs = [x, values[-1 - j]][:arity]
+            if all(v.denominator & (v.denominator - 1) == 0 for v in inputs):  # floats hold them exactly: numpy agrees
+                with np.errstate(all="ignore"):
+                    assert out.flt[0, j] == op.ufunc(*[float(v) for v in inputs]), (name, inputs)
+
+
+def test_transcendental_values_are_exact_only_where_provably_rational():
+    g = parse_grammar({
+        "variables": ["x"], "constants": ["1", "2", "1/2"],
+        "operators": [{"token": t, "arity": 1, "numpy": t} for t in ("cos", "exp", "exp2", "log2", "log", "cbrt", "sin")]
+        + [{"token": "-", "arity": 2, "numpy": "subtract"}, {"token": "max", "arity": 2, "numpy": "maximum"}],
+        "grid": {"x": {"values": ["1/8", "8", "3", "-27"]}},
+    })
+
+    def cells(prefix):
+        v = evaluate_trees([parse_prefix(prefix, g)], g)
+        return [Fraction(int(n), int(d)) if d > 0 else ("undefined" if d == 0 else "inexact") for n, d in zip(v.num[0], v.den[0])]
+
+    assert cells("cos - x x") == [1] * 4 and cells("exp - x x") == [1] * 4 and cells("sin - x x") == [0] * 4
+    assert cells("cos x") == ["inexact"] * 4  # cos of a nonzero rational is transcendental
+    assert cells("log2 x") == [-3, 3, "inexact", "undefined"]
+    assert cells("cbrt x") == [Fraction(1, 2), 2, "inexact", -3]
+    assert cells("exp2 1/2") == ["inexact"] * 4 and cells("exp2 2") == [4] * 4
+    assert cells("log 1") == [0] * 4 and cells("log 2") == ["inexact"] * 4
+    # An order operation picks an exact operand that is clearly on its side; a near tie stays inexact.
+    assert cells("max sin x 2") == [2] * 4
+    assert cells("max - 1 1 sin - x x") == [0] * 4  # sin(0) is exact 0: both exact
+    assert cells("max exp2 1/2 cbrt x")[1] == 2 and cells("max exp2 1/2 cbrt x")[0] == "inexact"
+
+
+def test_universe_with_no_task_one_operator_larger_still_builds(tmp_path):
+    """Issue 11.8: max over x alone collapses (max x x = x), so no new function exists at max-ops + 1."""
+    import subprocess
+    import sys
+
+    grammar = tmp_path / "max.toml"
+    grammar.write_text('variables = ["x"]\n[[operators]]\ntoken = "max"\narity = 2\nnumpy = "maximum"\n[grid.x]\nvalues = [1, 2]\n')
+    path = tmp_path / "w.duckdb"
+    result = subprocess.run([sys.executable, "-m", "gensynth", "build", "--grammar", str(grammar), "--max-ops", "1",
+                             "--warehouse", str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "tasks_beyond` is empty" in result.stdout + result.stderr
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tasks_beyond").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM programs").fetchone()[0] == 2

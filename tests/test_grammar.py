@@ -7,6 +7,7 @@ tests/test_cli_build.py; here each problem is checked for a message that names i
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gensynth.errors import GensynthError
@@ -103,6 +104,26 @@ BAD_GRAMMARS = {
     "space_in_token": (
         'variables = ["x"]\n' + BINARY.replace('"+"', '"p l"') + GRID_X, ["'p l' is empty or contains a space"]),
     "huge_constant": ('variables = ["x"]\nconstants = ["1e30"]\n' + BINARY + GRID_X, ["constants[0]", "too large"]),
+    # issue 11.7: unknown keys at every level, with the closest known key
+    "unknown_top_key": ('variables = ["x"]\nconstnats = ["1"]\n' + BINARY + GRID_X, ["unknown key `constnats`", "did you mean `constants`?"]),
+    "unknown_operator_key": ('variables = ["x"]\n[[operators]]\ntokn = "+"\ntoken = "+"\narity = 2\nnumpy = "add"\n' + GRID_X,
+                             ["unknown key `tokn` in operators[0]", "did you mean `token`?"]),
+    "unknown_axis_key": ('variables = ["x"]\n' + BINARY + '[grid.x]\nstart = 0\nstop = 1\nnum = 3\nstpe = 1\n',
+                         ["unknown key `stpe` in grid.x", "`stop`"]),
+    # numpy functions that are not elementwise float functions returning one value
+    "gcd": ('variables = ["x"]\n' + BINARY.replace('"add"', '"gcd"') + GRID_X, ["numpy.gcd is not an elementwise float function", "no float64 loop"]),
+    "divmod": ('variables = ["x"]\n' + BINARY.replace('"add"', '"divmod"') + GRID_X, ["numpy.divmod", "returns 2 values"]),
+    "matmul": ('variables = ["x"]\n' + BINARY.replace('"add"', '"matmul"') + GRID_X, ["numpy.matmul", "whole arrays"]),
+    "isnan": ('variables = ["x"]\n[[operators]]\ntoken = "nan?"\narity = 1\nnumpy = "isnan"\n' + GRID_X, ["numpy.isnan", "returns booleans"]),
+    "greater": ('variables = ["x"]\n' + BINARY.replace('"add"', '"greater"') + GRID_X, ["numpy.greater", "returns booleans"]),
+    "reserved_token": ('variables = ["x", "<EOS>"]\n' + BINARY + GRID_X + '[grid."<EOS>"]\nvalues = [1]\n',
+                       ["'<EOS>' is reserved for the model's special tokens", "<bos>"]),
+    "duplicate_constant_value": ('variables = ["x"]\nconstants = ["1", "2/2", 1.0]\n' + BINARY + GRID_X,
+                                 ["constants '1' and '2/2' are both 1", "constants '1' and '1.0' are both 1"]),
+    "duplicate_grid_point": ('variables = ["x"]\n' + BINARY + '[grid.x]\nvalues = [0, "1/2", 0.5, 2]\n',
+                             ["grid.x lists the point(s) 1/2 more than once"]),
+    "grid_cap": ('variables = ["x", "y"]\n' + BINARY + '[grid.x]\nstart = 0\nstop = 1\nnum = 100\n[grid.y]\nstart = 0\nstop = 1\nnum = 100\n',
+                 ["10,000 points, over the cap of 4,096"]),
 }
 
 
@@ -134,3 +155,18 @@ def test_all_problems_reported_together():
         parse_grammar(data)
     message = str(info.value)
     assert "arity must be 1 or 2" in message and "'nope'" in message and "grid.x is empty" in message
+
+
+def test_non_utf8_grammar_is_refused(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('# caf\xe9\nvariables = ["x"]\n'.encode("latin-1") + (BINARY + GRID_X).encode())
+    with pytest.raises(GensynthError) as info:
+        load_grammar(path)
+    assert "is not UTF-8 text" in str(info.value) and "line 1" in str(info.value) and str(path) in str(info.value)
+
+
+def test_float_ufuncs_of_every_shipped_kind_are_accepted():
+    for name in ("maximum", "floor", "sin", "hypot", "arctan2", "remainder", "mod", "true_divide", "abs"):
+        ufunc = getattr(np, name)
+        op = {"token": "f", "arity": ufunc.nin, "numpy": name}
+        parse_grammar({"variables": ["x"], "operators": [op], "grid": {"x": {"values": [1, 2]}}})

@@ -9,7 +9,8 @@ import pytest
 
 from gensynth.universe.programs import enumerate_programs
 from gensynth.universe.grammar import load_grammar, parse_grammar
-from gensynth.manifolds.pqgrams import bag_of, compute_profiles, profile_sizes, profile_tree, tods_distance, vldb_distance
+from gensynth.manifolds.pqgrams import compute_profiles, pair_distances, profile_sizes, profile_tree
+from pqgram_reference import bag_of, tods_distance, vldb_distance
 from gensynth.universe.syntax import parse_prefix, to_prefix
 
 N = None  # a null node of the extended tree
@@ -179,6 +180,20 @@ def test_distance_properties(grammar):
     for _ in range(2000):  # the TODS form is a metric
         a, b, c = (rng.choice(bags) for _ in range(3))
         assert tods_distance(a, c) <= tods_distance(a, b) + tods_distance(b, c) + 1e-12
+
+
+def test_pair_distances_match_the_definitions(grammar):
+    """The vectorised distances (used by the k_syn benchmark) equal the bag definitions, pair for pair."""
+    dag = enumerate_programs(grammar, 2)
+    profiles = compute_profiles(grammar, dag)
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, len(dag), 300), rng.integers(0, len(dag), 300)
+    a[:3], b[:3] = [0, 5, 4104], [0, 5, 17]  # identical pairs and the last program
+    tods, vldb = pair_distances(profiles, a, b)
+    bags = {i: profile_tree(_tree(dag, int(i)), grammar) for i in set(a.tolist()) | set(b.tolist())}
+    np.testing.assert_allclose(tods, [tods_distance(bags[i], bags[j]) for i, j in zip(a.tolist(), b.tolist())], rtol=1e-12)
+    np.testing.assert_allclose(vldb, [vldb_distance(bags[i], bags[j]) for i, j in zip(a.tolist(), b.tolist())], rtol=1e-12, atol=1e-15)
+    assert tods[0] == 0 and tods[1] == 0
 
 
 def test_bad_parameters(grammar):

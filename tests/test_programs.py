@@ -14,7 +14,7 @@ import pytest
 
 from gensynth.universe.programs import MAX_PROGRAMS, check_size, count_programs, enumerate_programs
 from gensynth.errors import GensynthError
-from gensynth.universe.grammar import load_grammar
+from gensynth.universe.grammar import load_grammar, parse_grammar
 from gensynth.universe.syntax import parse_infix, parse_prefix, to_infix, to_prefix
 
 GRAMMARS = Path(__file__).parent / "grammars"
@@ -193,3 +193,55 @@ def test_unary_text_round_trip(tmp_path):
     infix = {r[4]: r[5] for r in rows}
     assert infix["sqrt + x 4"] == "sqrt(x + 4)"
     assert infix["* neg x + 1 x"] == "neg(x) * (1 + x)"
+
+
+# --- memory estimates before any work (issue 11.7) -------------------------------------------
+
+FORTY_OPS = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "hypot", "arctan2", "power", "fmod"]
+
+
+def forty_operator_grammar():
+    return parse_grammar({
+        "name": "forty", "variables": ["x", "y"], "constants": ["1", "2", "3"],
+        "operators": [{"token": f"o{i}", "arity": 2, "numpy": FORTY_OPS[i % len(FORTY_OPS)]} for i in range(40)],
+        "grid": {"x": {"start": -2, "stop": 2, "num": 8}, "y": {"start": -2, "stop": 2, "num": 8}},
+    })
+
+
+def test_forty_operator_grammar_is_refused_with_the_estimate_and_the_flag(tmp_path):
+    from gensynth.pipeline import build_warehouse
+
+    g = forty_operator_grammar()
+    with pytest.raises(GensynthError) as info:
+        check_size(g, 2)  # counts only: no enumeration, no allocation
+    message = str(info.value)
+    assert "in the embed stage" in message and "GiB" in message and "--max-ops 1 or less" in message
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(GensynthError, match="embed stage"):
+        build_warehouse(g, 2, path, quiet=True)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert check_size(g, 1) == sum(count_programs(g, 1))
+
+
+def test_default_grammar_at_four_ops_fits_a_24_gib_machine():
+    from gensynth.manifolds.embed import DEFAULT_K_SEM, DEFAULT_K_SYN, GROUP_PROBE
+    from gensynth.universe import budget
+
+    stages = budget.check_memory(load_grammar(), 4, budget=24 * budget.GIB)
+    assert set(stages) == {"enumerate", "evaluate", "pq-grams", "embed", "splits"}
+    # The measured peaks (README): build 2.2 GB, embed 5.3 GB; the estimates are upper bounds.
+    assert stages["evaluate"] >= 2.2e9 and stages["embed"] >= 5.3e9
+    assert budget.K_SYN >= DEFAULT_K_SYN and budget.K_SEM == DEFAULT_K_SEM and GROUP_PROBE > 0
+    with pytest.raises(GensynthError, match="--max-ops 3 or less"):
+        budget.check_memory(load_grammar(), 4, budget=4 * budget.GIB)
+
+
+@pytest.mark.parametrize("grammar_file,max_ops", [(None, 1), (None, 2), (None, 3), ("unary.toml", 3), ("tiny.toml", 4)])
+def test_vocabulary_bound_holds_for_real_universes(grammar_file, max_ops):
+    """The embed estimate rests on the pq-gram vocabulary bound: it must be an upper bound."""
+    from gensynth.manifolds.pqgrams import compute_profiles
+    from gensynth.universe.budget import vocabulary_bound
+
+    g = load_grammar(None if grammar_file is None else Path(__file__).parent / "grammars" / grammar_file)
+    vocab = len(compute_profiles(g, enumerate_programs(g, max_ops)).vocab_codes)
+    assert vocab <= vocabulary_bound(g, 2, 3, max_ops) <= 4 * vocab + 500

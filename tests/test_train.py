@@ -91,20 +91,20 @@ def test_checker_passes_equivalent_programs_and_only_those():
     from gensynth.universe.functions import row_hashes
     from gensynth.universe.syntax import evaluate_trees
 
-    def h(text):
-        return row_hashes(evaluate_trees([parse_prefix(text, g)], g))[0].view(np.int64)[0]
+    def h(text):  # both halves of the function hash: the pass check compares both
+        return np.array([half.view(np.int64)[0] for half in row_hashes(evaluate_trees([parse_prefix(text, g)], g))])
 
     pts = offgrid_points(g, 32, 0)
     checker = Checker(g, pts)
     target = "+ x y"
     t_hash, t_off = h(target), evaluate_float(parse_prefix(target, g), g, pts)
     texts = ["+ x y", "+ y x", "- x y", "+ x", "x y", "", "+ x <special>"]
-    parsed, passed, off = checker.check(texts, np.ones(len(texts), bool), np.full(len(texts), t_hash), np.tile(t_off, (len(texts), 1)))
+    parsed, passed, off = checker.check(texts, np.ones(len(texts), bool), np.tile(t_hash, (len(texts), 1)), np.tile(t_off, (len(texts), 1)))
     assert parsed.tolist() == [True, True, True, False, False, False, False]
     assert passed.tolist() == [True, True, False, False, False, False, False]
     assert off.tolist() == [True, True, False, False, False, False, False]
     # A decode that never closed (no EOS) does not count even if its text parses.
-    parsed, passed, _ = checker.check(["+ x y"], np.array([False]), np.array([t_hash]), t_off[None])
+    parsed, passed, _ = checker.check(["+ x y"], np.array([False]), t_hash[None], t_off[None])
     assert not parsed[0] and not passed[0]
     # Undefined everywhere (x / (x - x)) equals undefined everywhere, exactly and off the grid.
     u = "/ x - x x"

@@ -10,7 +10,7 @@ A prediction
 * ``parsed``: is a well-formed prefix program of the grammar (constrained decoding makes
   this nearly certain; the flag stays honest for unconstrained decoding);
 * ``passed``: parsed, and its exact values on the grid equal the target function's
-  (``functions.value_hash`` of the exact outputs, the same test that built the semantic
+  (both halves ``functions.value_hash``, ``value_hash2`` of the exact outputs, the same test that built the semantic
   classes: no tolerance; undefined where the target is undefined);
 * ``exact_match``: is the target program's text;
 * ``offgrid_passed``: parsed, and agrees with the target function's smallest program at
@@ -129,8 +129,8 @@ class Checker:
               target_offgrid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """parsed, passed, offgrid_passed for each (text, target) pair.
 
-        ``target_hash`` (n,) int64 is each pair's functions.value_hash; ``target_offgrid``
-        (n, Q) the target's float64 values at the off-grid points.
+        ``target_hash`` (n, 2) int64 is each pair's (functions.value_hash, value_hash2): both
+        halves must match; ``target_offgrid`` (n, Q) the target's float64 values at the off-grid points.
         """
         n = len(texts)
         uniq, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True) if n else ([], np.zeros(0, int))
@@ -142,15 +142,15 @@ class Checker:
             except ParseError:
                 trees.append(None)
         good = np.flatnonzero(ok)
-        hashes = np.zeros(len(uniq), np.int64)
+        hashes = np.zeros((len(uniq), 2), np.int64)
         off = np.full((len(uniq), len(self.points)), np.nan)
         if len(good):
-            h1, _ = row_hashes(evaluate_trees([trees[j] for j in good], self.grammar))
-            hashes[good] = h1.view(np.int64)
+            h1, h2 = row_hashes(evaluate_trees([trees[j] for j in good], self.grammar))
+            hashes[good] = np.stack([h1.view(np.int64), h2.view(np.int64)], axis=1)
             for j in good:
                 off[j] = evaluate_float(trees[j], self.grammar, self.points)
         parsed = ok[inverse] & closed
-        passed = parsed & (hashes[inverse] == target_hash)
+        passed = parsed & (hashes[inverse] == np.asarray(target_hash).reshape(-1, 2)).all(axis=1)
         offgrid = parsed & agree(off[inverse], target_offgrid)
         return parsed, passed, offgrid
 
@@ -213,7 +213,7 @@ def evaluate_role(model, snapshot: Snapshot, role: str, grammar: Grammar, settin
     arity = torch.tensor([-1] * N_SPECIAL + list(grammar.arities), dtype=torch.long)
     checker = Checker(grammar, offgrid_points(grammar, settings.offgrid_points, settings.seed))
     target_off = checker.offgrid_values(np.asarray(snapshot.smallest_tokens[funcs], dtype=np.int64))
-    target_hash = np.asarray(snapshot.value_hash[funcs])
+    target_hash = np.stack([np.asarray(snapshot.value_hash[funcs]), np.asarray(snapshot.value_hash2[funcs])], axis=1)
     prog_tokens = np.asarray(snapshot.tokens[rows], dtype=np.int64)
 
     passes = [("greedy", 1, 0.0)]

@@ -16,7 +16,8 @@ P grid points, T decoder positions::
     tokens.npy          (N, T) int16   BOS prefix-tokens EOS PAD...  (symbol i = token 3 + i)
     function_id.npy     (F,)   int32   the functions used, ascending
     values.npy          (F, P) float32 outputs on the grid (NaN where undefined)
-    value_hash.npy      (F,)   int64   functions.value_hash: the exact pass check
+    value_hash.npy      (F,)   int64   functions.value_hash  } both halves: the exact pass check
+    value_hash2.npy     (F,)   int64   functions.value_hash2 }
     smallest_tokens.npy (F, T) int16   the function's smallest program: the off-grid reference
 
 Values are stored once per function (programs of a function share their outputs): an
@@ -53,7 +54,6 @@ from gensynth.universe.grammar import grammar_from_meta  # noqa: F401  (re-expor
 
 TRAIN_ROLE, VAL_ROLE = "train", "val"
 BOS, EOS, PAD, N_SPECIAL = 1, 2, 0, 3  # as in models.pbe_transformer (kept here so the CLI needs no torch model import)
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 # ---------------------------------------------------------------- warehouse checks
@@ -94,8 +94,9 @@ class Snapshot:
     values: np.ndarray
     value_hash: np.ndarray
     smallest_tokens: np.ndarray
+    value_hash2: np.ndarray
 
-    ARRAYS = ("program_id", "function_index", "tokens", "function_id", "values", "value_hash", "smallest_tokens")
+    ARRAYS = ("program_id", "function_index", "tokens", "function_id", "values", "value_hash", "smallest_tokens", "value_hash2")
 
     @property
     def roles(self) -> dict[str, tuple[int, int]]:
@@ -133,6 +134,9 @@ class Snapshot:
         directory = Path(directory)
         if not (directory / "meta.json").is_file():
             raise GensynthError(f"No complete snapshot in '{directory}' (meta.json missing).")
+        if not (directory / "value_hash2.npy").is_file():
+            raise GensynthError(f"The snapshot in '{directory}' was written by an older gensynth (no value_hash2.npy, the second half "
+                                f"of the pass check's hash). Train a new run on the rebuilt warehouse.")
         arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r" if mmap else None) for n in cls.ARRAYS}
         return cls(json.loads((directory / "meta.json").read_text()), **arrays)
 
@@ -165,7 +169,7 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, split: SplitInfo, seq_len: int
     fids = np.unique(rows["function_id"]).astype(np.int32)
     P = grammar.n_points
     fun = con.execute(
-        f"SELECT f.function_id, f.outputs::FLOAT[{P}] AS outputs, f.value_hash, "
+        f"SELECT f.function_id, f.outputs::FLOAT[{P}] AS outputs, f.value_hash, f.value_hash2, "
         f"{tok_sql.replace('p.prefix', 'sp.prefix')}::SMALLINT[{T}] AS smallest "
         f"FROM functions f JOIN programs sp ON sp.program_id = f.smallest_program "
         f"WHERE f.function_id IN (SELECT unnest($fids)) ORDER BY f.function_id",
@@ -200,6 +204,7 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, split: SplitInfo, seq_len: int
         values=values,
         value_hash=fun["value_hash"].astype(np.int64),
         smallest_tokens=smallest,
+        value_hash2=fun["value_hash2"].astype(np.int64),
     )
 
 

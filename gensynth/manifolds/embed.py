@@ -1,15 +1,18 @@
 """Stage 3: the two manifolds (`gensynth embed`).
 
 Reads ``programs`` and ``functions``; writes ``pqgram_vocab``, ``pqgrams`` (through
-``gensynth.manifolds.pqgrams``), ``syn_coords``, ``sem_coords``, the ``manifold`` view, the
+``gensynth.manifolds.pqgrams``), ``syn_coords``, ``syn_basis``, ``sem_coords``, the ``manifold`` view, the
 pq-gram distance macros, and ``meta`` keys ``embed.*`` / ``pqgram.*``.
 
 Syntactic manifold: the program × pq-gram count matrix X, rows weighted (default
 ``l2``: each row divided by its Euclidean norm, which measured closest to the pq-gram
-distance, see README), projected on its top ``k_syn`` right singular vectors. The
-singular vectors are the top eigenvectors of the small gram matrix XᵀX (grams × grams),
-computed exactly from a seeded uniform sample of at most ``SVD_FIT_ROWS`` programs (all
-of them for universes up to that size); every program is then projected.
+distance, see README), centred and projected on its top ``k_syn`` principal directions
+(PCA). The directions are the top eigenvectors of the small centred gram matrix
+SᵀS − n·μμᵀ (grams × grams) of a seeded uniform sample S of at most ``SVD_FIT_ROWS``
+programs (all of them for universes up to that size), μ its mean row; X is never
+densified. Every program is then projected, (x − μ)·basis. The centre, the basis and
+the column weights are stored in ``syn_basis``, so ``project_programs`` places programs
+outside the universe by the same map. ``embed.syn_explained`` holds shares of variance.
 
 Semantic manifold: per finite function, outputs → sign·log1p|v| (tames values from 1e-3
 to 1e6) → z-score per grid point → PCA to ``k_sem`` components. Functions that are
@@ -26,13 +29,21 @@ import numpy as np
 from gensynth.manifolds import pqgrams as pqgram_stage
 from gensynth.universe.programs import ProgramDag
 from gensynth.errors import GensynthError
+from gensynth.universe import budget
+from gensynth.universe.budget import check_memory
 from gensynth.universe.grammar import Grammar
 from gensynth.warehouse import run_sql, write_meta
 
 SVD_FIT_ROWS = 1_000_000
+PROJECT_ROWS = 1_000_000  # rows projected at a time (bounds the temporaries)
 # Dimensions of each manifold unless --k-syn / --k-sem say otherwise; clipped (with a
 # notice) when a tiny universe or grid has lower rank. Explicit values are never clipped.
-DEFAULT_K = 16
+# k_syn was chosen by measurement (`python -m benchmarks.embed ksyn`, README).
+DEFAULT_K_SYN = 32
+DEFAULT_K_SEM = 16
+# Eigenvalues equal to this relative tolerance are one degenerate group (float64 gram: ~1e-13 noise).
+DEGENERATE_RTOL = 1e-7
+GROUP_PROBE = 32  # extra directions computed to find where the last group ends
 WEIGHTINGS = ("counts", "l2", "tfidf")
 
 
@@ -42,8 +53,8 @@ class EmbedConfig:
 
     p: int = 2  # pq-gram stem length (anchor + p-1 ancestors)
     q: int = 3  # pq-gram base length (consecutive children)
-    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K, clipped to the rank available
-    k_sem: int | None = None  # semantic dimensions; None: DEFAULT_K, clipped to the rank available
+    k_syn: int | None = None  # syntactic dimensions; None: DEFAULT_K_SYN grown to the end of its eigenvalue group, clipped to the rank
+    k_sem: int | None = None  # semantic dimensions; None: DEFAULT_K_SEM, clipped to the rank available
     seed: int = 0  # seeds the SVD fitting sample
     weighting: str = "l2"  # row weighting of the pq-gram count matrix: counts, l2 or tfidf
 
@@ -97,6 +108,18 @@ def read_dag(con) -> ProgramDag:
     )
 
 
+def gram_weights(gram_id: np.ndarray, n_programs: int, n_grams: int, weighting: str) -> np.ndarray:
+    """Per-gram column weight (V,) float64: sklearn's smooth idf for tfidf, else 1.
+
+    idf = log((1 + N) / (1 + df)) + 1; a gram no program of the universe has (df = 0)
+    gets log(1 + N) + 1, which is what ``project_programs`` gives unseen grams.
+    """
+    if weighting != "tfidf":
+        return np.ones(n_grams)
+    df = np.bincount(gram_id, minlength=n_grams)
+    return np.log((1 + n_programs) / (1 + df)) + 1
+
+
 def weighted_matrix(profiles: pqgram_stage.Profiles, n_programs: int, weighting: str):
     """The program × gram matrix (scipy CSR, float32) with the chosen row weighting."""
     import scipy.sparse as sp
@@ -106,35 +129,137 @@ def weighted_matrix(profiles: pqgram_stage.Profiles, n_programs: int, weighting:
     data = profiles.n.astype(np.float32)
     n_grams = len(profiles.vocab_codes)
     if weighting == "tfidf":
-        # sklearn's smooth idf: log((1 + N) / (1 + df)) + 1, then L2 rows.
-        df = np.bincount(profiles.gram_id, minlength=n_grams)
-        idf = (np.log((1 + n_programs) / (1 + df)) + 1).astype(np.float32)
-        data *= idf[profiles.gram_id]
+        data *= gram_weights(profiles.gram_id, n_programs, n_grams, weighting).astype(np.float32)[profiles.gram_id]
     if weighting in ("l2", "tfidf"):
         norms = np.sqrt(np.add.reduceat(data * data, indptr[:-1])) if len(data) else np.ones(n_programs)
         data /= np.repeat(norms.astype(np.float32), counts)
     return sp.csr_matrix((data, profiles.gram_id, indptr), shape=(n_programs, n_grams))
 
 
-def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k right singular vectors (grams × k) of x and each one's share of ‖x‖²_F.
+@dataclass
+class SyntacticMap:
+    """The fitted syntactic map: weighted pq-gram row → centred → projected on ``basis``.
 
-    Exact eigendecomposition of the gram matrix xᵀx of a seeded uniform row sample.
+    Stored in ``syn_basis`` (one row per gram: weight, centre, basis row) so that programs
+    outside the universe (beyond tasks, user programs) are placed by the same map.
     """
-    import scipy.linalg
 
+    basis: np.ndarray  # (V, k) float64: top-k eigenvectors of the centred gram matrix, largest first
+    centre: np.ndarray  # (V,) float64: mean weighted row of the fitting sample
+    explained: np.ndarray  # (k,) float64: each direction's share of the sample's total variance
+
+    def project(self, x) -> np.ndarray:
+        """Coordinates (m, k) float32 of weighted rows ``x`` (scipy sparse or dense, (m, V)).
+
+        (x − centre) @ basis, computed as x @ basis − centre @ basis so x stays sparse
+        (in float32, the stored precision: the universe's coordinates are the largest array).
+        """
+        offset = (self.centre @ self.basis).astype(np.float32)
+        return np.asarray(x @ self.basis.astype(np.float32), dtype=np.float32) - offset
+
+
+def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS, whole_groups: bool = False) -> SyntacticMap:
+    """PCA of the weighted pq-gram rows ``x``: the top-k principal directions and their variance shares.
+
+    The fitting sample S (a seeded uniform sample of at most ``fit_rows`` rows; all rows
+    when there are fewer) is centred on its mean μ before the decomposition, without
+    densifying it: the centred gram matrix is SᵀS − n·μμᵀ (grams × grams, small), whose
+    exact top eigenvectors are the principal directions. Explained shares are eigenvalue
+    / trace, i.e. shares of the sample's total variance. With ``whole_groups``, k grows to
+    the end of the group of equal eigenvalues it would cut (see ``eigen_groups``).
+    """
     n, v = x.shape
     rank = min(n, v)
     if k > rank:
         raise GensynthError(f"--k-syn {k} exceeds the rank available ({rank} = min(programs {n}, distinct pq-grams {v})). Use --k-syn {rank} or less.")
     rows = np.sort(np.random.default_rng(seed).choice(n, size=fit_rows, replace=False)) if n > fit_rows else slice(None)
-    sample = x[rows]
-    gram = (sample.T @ sample).toarray().astype(np.float64)  # (V, V): small, exact
+    sample = x[rows].astype(np.float64)  # float64 before the products: centring subtracts large sums
+    centre = np.asarray(sample.mean(axis=0)).ravel()
+    gram = (sample.T @ sample).toarray() - sample.shape[0] * np.outer(centre, centre)  # (V, V): small, exact
+    del sample
+    total = float(np.trace(gram))
+    probe = min(rank, k + GROUP_PROBE)  # a few more directions, to see whether k cuts a group
+    while True:
+        values, vectors = _top_eigen(gram, probe)
+        end = next(b for a, b in eigen_groups(values) if b >= k)
+        if end < probe or probe == rank:
+            break
+        probe = min(rank, 2 * probe)
+    if end != k and whole_groups:
+        k = end
+    elif end != k:
+        from gensynth.progress import console
+
+        start = next(a for a, b in eigen_groups(values) if b >= k)
+        console.print(f"[yellow]Notice:[/] --k-syn {k} keeps {k - start} of {end - start} equal principal directions "
+                      f"(syn[{start + 1}..{end}]): which ones is a rounding accident. --k-syn {end} or {start} keeps whole groups.")
+    explained = np.maximum(values[:k], 0.0) / total if total > 0 else np.zeros(k)
+    return SyntacticMap(vectors[:, :k], centre, explained)
+
+
+def _top_eigen(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (descending) of a symmetric matrix and their eigenvectors, signs fixed."""
+    import scipy.linalg
+
+    v = len(gram)
     values, vectors = scipy.linalg.eigh(gram, subset_by_index=[v - k, v - 1])
     order = np.argsort(values)[::-1]  # largest first
     values, vectors = values[order], vectors[:, order]
     vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])  # deterministic signs
-    return vectors.astype(np.float32), values / np.trace(gram)
+    return values, vectors
+
+
+def eigen_groups(values: np.ndarray, rtol: float = DEGENERATE_RTOL) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of equal eigenvalues (within ``rtol``) of a descending sequence.
+
+    The grammar's label symmetries (operators of one arity, leaves, are interchangeable
+    in pq-gram statistics) make many eigenvalues exactly multiple: directions inside a
+    group are an arbitrary orthonormal basis of its eigenspace, so a ``k_syn`` that cuts a
+    group keeps an arbitrary part of it and distances then depend on rounding.
+    """
+    groups, start = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or abs(values[i] - values[start]) > rtol * abs(values[start]):
+            groups.append((start, i))
+            start = i
+    return groups
+
+
+def read_syntactic_map(con) -> tuple[SyntacticMap, np.ndarray]:
+    """The warehouse's stored syntactic map (``syn_basis``) and each gram's column weight."""
+    cols = con.execute("SELECT weight, centre, basis FROM syn_basis ORDER BY gram_id").fetchnumpy()
+    if len(cols["weight"]) == 0:
+        raise GensynthError("The warehouse has no syntactic map (`syn_basis` is empty); run `gensynth embed`.")
+    basis = np.stack(list(cols["basis"])).astype(np.float64)
+    return SyntacticMap(basis, np.asarray(cols["centre"], np.float64), np.full(basis.shape[1], np.nan)), np.asarray(cols["weight"])
+
+
+def project_programs(con, grammar: Grammar, trees: list[tuple]) -> np.ndarray:
+    """Syntactic coordinates (m, k_syn) of program trees of any size, by the warehouse's stored map.
+
+    Places programs outside the universe (beyond tasks, user programs) exactly where the
+    embed stage would have: the same pq-grams (meta p, q), weights, row normalisation,
+    centre and basis. A gram the universe never had has no basis row (it lies outside the
+    fitted span) but still counts in the row's norm. One Python pass per tree: meant for
+    thousands of programs, not the universe.
+    """
+    meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('pqgram.p', 'pqgram.q', 'embed.syn_weighting', 'n_programs')").fetchall())
+    p, q, weighting = int(meta["pqgram.p"]), int(meta["pqgram.q"]), meta["embed.syn_weighting"]
+    syn_map, weight = read_syntactic_map(con)
+    vocab = {(tuple(st), tuple(b)): i for i, st, b in con.execute("SELECT gram_id, stem, base FROM pqgram_vocab").fetchall()}
+    unseen = float(np.log1p(int(meta["n_programs"])) + 1) if weighting == "tfidf" else 1.0
+    x = np.zeros((len(trees), len(weight)))
+    outside = np.zeros(len(trees))  # squared weighted counts of grams outside the vocabulary
+    for i, tree in enumerate(trees):
+        for gram, n in pqgram_stage.profile_tree(tree, grammar, p, q).items():
+            j = vocab.get(gram)
+            if j is None:
+                outside[i] += (n * unseen) ** 2
+            else:
+                x[i, j] += n * weight[j]
+    if weighting in ("l2", "tfidf"):
+        x /= np.sqrt((x * x).sum(axis=1) + outside)[:, None]
+    return syn_map.project(x.astype(np.float32))
 
 
 def fit_semantic(outputs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +280,8 @@ def fit_semantic(outputs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> EmbedSummary:
     """Run pq-grams, the syntactic SVD and the semantic PCA on an open warehouse connection."""
     config.validate()
+    max_ops = int(con.execute("SELECT value FROM meta WHERE key = 'max_ops'").fetchone()[0])
+    check_memory(grammar, max_ops, p=config.p, q=config.q, k_syn=config.k_syn or budget.K_SYN, k_sem=config.k_sem or DEFAULT_K_SEM)
     with stages.stage("pq-grams"):
         dag = read_dag(con)
         profiles = pqgram_stage.compute_profiles(grammar, dag, config.p, config.q)
@@ -166,24 +293,29 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
     with stages.stage("syntactic SVD"):
         x = weighted_matrix(profiles, n_programs, config.weighting)
         grams, rows = len(profiles.vocab_codes), len(profiles.program_id)
+        weights = gram_weights(profiles.gram_id, n_programs, grams, config.weighting)
         del profiles
-        k_syn = config.k_syn or _default_k("k-syn", min(x.shape))
-        basis, syn_explained = fit_syntactic(x, k_syn, config.seed)
-        syn = np.asarray(x @ basis, dtype=np.float32)  # (N, k_syn)
+        k_syn = config.k_syn or _default_k("k-syn", min(x.shape), DEFAULT_K_SYN)
+        syn_map = fit_syntactic(x, k_syn, config.seed, whole_groups=config.k_syn is None)
+        k_syn = syn_map.basis.shape[1]
+        syn = np.empty((n_programs, k_syn), np.float32, order="F")  # column-major: columns go to DuckDB as-is
+        for lo in range(0, n_programs, PROJECT_ROWS):
+            syn[lo : lo + PROJECT_ROWS] = syn_map.project(x[lo : lo + PROJECT_ROWS])  # centred
         del x
     with stages.stage("semantic PCA"):
         fcols = con.execute("SELECT function_id, outputs FROM functions WHERE finite ORDER BY function_id").fetchnumpy()
         n_functions = con.execute("SELECT count(*) FROM functions").fetchone()[0]
         function_ids = np.asarray(fcols["function_id"], np.int32)
         outputs = np.array(list(fcols["outputs"]), dtype=np.float64).reshape(len(function_ids), -1)
-        k_sem = config.k_sem or _default_k("k-sem", min(outputs.shape))
+        k_sem = config.k_sem or _default_k("k-sem", min(outputs.shape), DEFAULT_K_SEM)
         sem, sem_explained = fit_semantic(outputs, k_sem)
     with stages.stage("store coordinates"):
         run_sql(con, "embed/coords_tables.sql", sizes={"k_syn": k_syn, "k_sem": k_sem})
         _insert_coords(con, "syn_coords", "program_id", np.arange(n_programs, dtype=np.int32), syn)
+        _insert_syn_basis(con, weights, syn_map)
         _insert_coords(con, "sem_coords", "function_id", function_ids, sem)
         run_sql(con, "views/manifold.sql")
-    summary = EmbedSummary(grams, rows, syn_explained.tolist(), sem_explained.tolist(), int(n_functions - len(function_ids)))
+    summary = EmbedSummary(grams, rows, syn_map.explained.tolist(), sem_explained.tolist(), int(n_functions - len(function_ids)))
     write_meta(con, {
         "pqgram.p": str(config.p), "pqgram.q": str(config.q),
         "embed.k_syn": str(k_syn), "embed.k_sem": str(k_sem),
@@ -197,20 +329,39 @@ def embed_warehouse(con, grammar: Grammar, config: EmbedConfig, stages) -> Embed
     return summary
 
 
-def _default_k(flag: str, rank: int) -> int:
-    """DEFAULT_K, or the rank available when it is smaller (with a notice)."""
-    if rank >= DEFAULT_K:
-        return DEFAULT_K
+def _default_k(flag: str, rank: int, default: int) -> int:
+    """``default``, or the rank available when it is smaller (with a notice)."""
+    if rank >= default:
+        return default
     from gensynth.progress import console
 
-    console.print(f"[yellow]Notice:[/] only rank {rank} is available for --{flag}; using {max(rank, 1)} dimensions instead of {DEFAULT_K}.")
+    console.print(f"[yellow]Notice:[/] only rank {rank} is available for --{flag}; using {max(rank, 1)} dimensions instead of {default}.")
     return max(rank, 1)
 
 
+def _insert_syn_basis(con, weights: np.ndarray, syn_map: SyntacticMap) -> None:
+    """Write ``syn_basis``: per gram its column weight, the fitted centre and its row of the basis."""
+    columns = {"gram_id": np.arange(len(weights), dtype=np.int32), "weight": weights.astype(np.float64),
+               "centre": syn_map.centre.astype(np.float64)}
+    columns |= {f"c{j}": np.ascontiguousarray(syn_map.basis[:, j]) for j in range(syn_map.basis.shape[1])}
+    con.register("basis_cols", columns)
+    try:
+        run_sql(con, "embed/insert_syn_basis.sql")
+    finally:
+        con.unregister("basis_cols")
+
+
 def _insert_coords(con, table: str, id_col: str, ids: np.ndarray, coords: np.ndarray) -> None:
-    """Insert (id, coords FLOAT[k], radius) rows; radius = distance to the mean of coords."""
-    centred = coords.astype(np.float64) - coords.astype(np.float64).mean(axis=0)
-    columns = {"id": ids, "radius": np.sqrt((centred**2).sum(axis=1))}
+    """Insert (id, coords FLOAT[k], radius) rows; radius = distance to the mean of coords.
+
+    Column-major ``coords`` are passed to DuckDB without copies; the radius is computed a
+    column at a time (no float64 copy of the matrix).
+    """
+    mean = coords.mean(axis=0, dtype=np.float64)
+    radius = np.zeros(len(coords))
+    for j in range(coords.shape[1]):
+        radius += (coords[:, j] - mean[j]) ** 2
+    columns = {"id": ids, "radius": np.sqrt(radius)}
     columns |= {f"c{j}": np.ascontiguousarray(coords[:, j]) for j in range(coords.shape[1])}
     con.register("coord_cols", columns)
     try:

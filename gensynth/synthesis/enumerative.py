@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 
 from gensynth.errors import GensynthError
-from gensynth.universe.functions import leaf_values, row_hashes
+from gensynth.universe.functions import PairIndex, distinct_pairs, leaf_values, row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.rational import Evaluator, Values
 
@@ -108,9 +108,7 @@ class _Bank:
         self.left: list[np.ndarray] = []  # global id of the first child (-1)
         self.right: list[np.ndarray] = []  # global id of the second child (-1)
         self.start: list[int] = [0]
-        self.h1 = np.empty(0, np.uint64)  # sorted hashes of every banked row
-        self.h2 = np.empty(0, np.uint64)
-        self.gid = np.empty(0, np.int64)
+        self.index = PairIndex()  # both hash halves of every banked row -> its global id
 
     def add_level(self, values: Values, sym, left, right) -> None:
         h1, h2 = row_hashes(values)
@@ -120,17 +118,11 @@ class _Bank:
         self.right.append(right)
         gid = np.arange(self.start[-1], self.start[-1] + len(values))
         self.start.append(self.start[-1] + len(values))
-        h1 = np.concatenate([self.h1, h1])
-        order = np.argsort(h1, kind="stable")
-        self.h1, self.h2, self.gid = h1[order], np.concatenate([self.h2, h2])[order], np.concatenate([self.gid, gid])[order]
+        self.index.add(h1, h2, gid)
 
     def lookup(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        """Global id of the banked row with these hashes, or -1."""
-        if len(self.h1) == 0:
-            return np.full(len(h1), -1)
-        pos = np.minimum(np.searchsorted(self.h1, h1), len(self.h1) - 1)
-        hit = (self.h1[pos] == h1) & (self.h2[pos] == h2)
-        return np.where(hit, self.gid[pos], -1)
+        """Global id of the banked row with these hashes (both halves equal), or -1."""
+        return self.index.lookup(h1, h2)
 
     def level_of(self, gid: np.ndarray) -> np.ndarray:
         return np.searchsorted(np.array(self.start), gid, side="right") - 1
@@ -315,12 +307,10 @@ class EnumerativeSearch:
         """Bank every value first reached at size n (forward enumeration, deduplicated)."""
         if n == 0:
             leaves = self._leaves()
-            h1, _ = row_hashes(leaves)
-            _, first = np.unique(h1, return_index=True)
-            first = np.sort(first)
+            first, _ = distinct_pairs(*row_hashes(leaves))  # observationally distinct leaves, in symbol order
             self.bank.add_level(leaves.take(first), first.astype(np.int16), np.full(len(first), -1), np.full(len(first), -1))
             return
-        parts, seen = [], np.empty(0, np.uint64)
+        parts, seen = [], PairIndex()  # hashes of the rows this level has banked so far
         for k, i, j in self._applications(n):
             op = self.grammar.operators[k]
             for ia, ib in self._pairs(i, j, None, op.commutative and i == j):
@@ -328,12 +318,11 @@ class EnumerativeSearch:
                     break  # op(a, b) with a bigger than b repeats op(b, a) of the mirrored split
                 v = self._apply_rows(k, i, j, ia, ib)
                 h1, h2 = row_hashes(v)
-                new = self.bank.lookup(h1, h2) < 0
-                new &= ~np.isin(h1, seen)
-                _, first = np.unique(h1[new], return_index=True)
+                new = (self.bank.lookup(h1, h2) < 0) & (seen.lookup(h1, h2) < 0)
+                first, _ = distinct_pairs(h1[new], h2[new])
                 rows = np.flatnonzero(new)[first]
                 if len(rows):
-                    seen = np.concatenate([seen, h1[rows]])
+                    seen.add(h1[rows], h2[rows], rows)
                     parts.append((v.take(rows), np.full(len(rows), self.grammar.n_leaves + k, np.int16),
                                   self.bank.start[i] + ia[rows], self.bank.start[j] + ib[rows] if j is not None else np.full(len(rows), -1)))
         if not parts:

@@ -86,6 +86,7 @@ class Task:
     outputs: np.ndarray
     value_hash: int
     function_id: int
+    value_hash2: int = 0  # second half of the target's hash: the pass check compares both
 
 
 def read_tasks(con, config: SolveConfig) -> list[Task]:
@@ -94,7 +95,7 @@ def read_tasks(con, config: SolveConfig) -> list[Task]:
         exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks_beyond'").fetchone()[0]
         if not exists:
             raise GensynthError("This warehouse has no `tasks_beyond` table; create it with `gensynth beyond --tasks 200`.")
-        rows = con.execute("SELECT task_id, prefix, outputs, value_hash, -1 FROM tasks_beyond ORDER BY hash(task_id), task_id LIMIT ?",
+        rows = con.execute("SELECT task_id, prefix, outputs, value_hash, -1, value_hash2 FROM tasks_beyond ORDER BY hash(task_id), task_id LIMIT ?",
                            [config.limit]).fetchall()
     else:
         from gensynth.learning.snapshot import check_split
@@ -103,10 +104,10 @@ def read_tasks(con, config: SolveConfig) -> list[Task]:
         if config.role not in split.roles:
             raise GensynthError(f"View {split.view} has no role '{config.role}'; its roles are {', '.join(sorted(split.roles))}.")
         rows = con.execute(
-            f"SELECT s.program_id, p.prefix, f.outputs, f.value_hash, p.function_id FROM {split.view} AS s "
+            f"SELECT s.program_id, p.prefix, f.outputs, f.value_hash, p.function_id, f.value_hash2 FROM {split.view} AS s "
             "JOIN programs AS p USING (program_id) JOIN functions AS f USING (function_id) "
             "WHERE s.role = ? ORDER BY hash(s.program_id), s.program_id LIMIT ?", [config.role, config.limit]).fetchall()
-    return [Task(int(r[0]), r[1], np.array(r[2], dtype=np.float64), int(r[3]), int(r[4])) for r in rows]
+    return [Task(int(r[0]), r[1], np.array(r[2], dtype=np.float64), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
 
 class NeuralProposer:
@@ -273,7 +274,7 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
     texts = [to_prefix(t, grammar) if t is not None else "" for _, t, _, _, _ in rows]
     target_off = np.stack([evaluate_float(parse_prefix(t.prefix, grammar), grammar, offgrid) for t in tasks])
     parsed, passed, off_ok = checker.check(texts, np.array([t != "" for t in texts]),
-                                           np.array([t.value_hash for t in tasks], np.int64), target_off)
+                                           np.array([(t.value_hash, t.value_hash2) for t in tasks], np.int64), target_off)
     role = "test_beyond" if config.view == BEYOND_VIEW else config.role
     predictions = {
         "run_id": [run_id] * len(tasks), "view": [config.view] * len(tasks), "role": [role] * len(tasks),

@@ -59,20 +59,21 @@ def make_beyond_tasks(con, grammar: Grammar, n_tasks: int, seed: int = 0) -> int
     """Draw up to ``n_tasks`` tasks of size max_ops + 1 into ``tasks_beyond``; return how many."""
     check_task_count(n_tasks)
     max_ops = int(con.execute("SELECT value FROM meta WHERE key = 'max_ops'").fetchone()[0])
-    known = set(con.execute("SELECT value_hash FROM functions").fetchnumpy()["value_hash"].tolist())
+    known = set(con.execute("SELECT value_hash, value_hash2 FROM functions").fetchall())  # both halves: a function's identity
     rng = np.random.default_rng(seed)
-    kept: dict[int, tuple] = {}
+    kept: dict[tuple[int, int], tuple] = {}  # (value_hash, value_hash2) -> (prefix, outputs)
     for _ in range(50):  # rounds of draws; most draws are new functions at this size
         trees = [random_program(grammar, max_ops + 1, rng) for _ in range(4 * n_tasks)]
         values = evaluate_trees(trees, grammar)
-        h1 = row_hashes(values)[0].view(np.int64)
+        h1, h2 = (h.view(np.int64).tolist() for h in row_hashes(values))
         finite = (values.den > 0).all(axis=1)
-        for t, h, ok, outs in zip(trees, h1.tolist(), finite, values.flt):
+        for t, h, ok, outs in zip(trees, zip(h1, h2), finite, values.flt):
             if ok and h not in known and h not in kept and len(kept) < n_tasks:
                 kept[h] = (to_prefix(t, grammar), outs.tolist())
         if len(kept) >= n_tasks:
             break
     run_sql(con, "beyond_tables.sql")
-    con.executemany("INSERT INTO tasks_beyond VALUES (?, ?, ?, ?, ?)",
-                    [(i, p, max_ops + 1, outs, h) for i, (h, (p, outs)) in enumerate(kept.items())])
+    if kept:  # a small grammar may have no new function one operator larger
+        con.executemany("INSERT INTO tasks_beyond VALUES (?, ?, ?, ?, ?, ?)",
+                        [(i, p, max_ops + 1, outs, h[0], h[1]) for i, (h, (p, outs)) in enumerate(kept.items())])
     return len(kept)

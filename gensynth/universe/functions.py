@@ -6,12 +6,15 @@ smallest program). The value of ``op(a, b)`` depends only on the *functions* of 
 ``b``, so each level evaluates one value matrix per distinct (operator, function(a),
 function(b)) triple, not per program: far fewer rows than programs.
 
-Classes are keyed by a 128-bit hash of each row's exact values (two independent 64-bit
-hashes of the reduced (num, den) pairs, see ``gensynth.universe.rational``). Equal rows always hash
-equal, so programs that are equal on the grid always share a class; two different rows
-would have to collide on 128 bits to merge (probability about F^2 / 2^129, about 1e-26
-for F = 10^6 functions), and a collision on the first 64 bits alone is detected and
-reported rather than silently merged.
+Classes are keyed by a 128-bit hash of each row's exact values: two independent 64-bit
+hashes of the reduced (num, den) pairs (``row_hashes``), compared together everywhere a
+hash stands for equality (``PairIndex``; ``functions.value_hash``/``value_hash2``). Equal
+rows always hash equal, so programs that are equal on the grid always share a class.
+Two different rows merge only if both halves collide; for hashes that behave like
+random functions of the row that happens with probability about F² / 2¹²⁹ over F
+functions (about 1e-27 for F = 10⁶). That is a heuristic, not a proof: splitmix64 is
+not a cryptographic hash, but no structure in (num, den) — such as the linear relations
+that broke an earlier scheme — maps distinct rows to equal hashes.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from gensynth.universe.rational import Evaluator, Values, from_fractions
 
 # Rows evaluated per chunk: bounds the working memory at about 200 bytes * points * rows.
 CHUNK_ROWS = 200_000
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass
@@ -38,7 +40,8 @@ class Functions:
     finite: np.ndarray  # (F,) bool: every output is finite
     n_programs: np.ndarray  # (F,) int64: programs in the class
     smallest_program: np.ndarray  # (F,) int64: smallest program id (fewest ops, then lowest id)
-    value_hash: np.ndarray  # (F,) int64: 64-bit hash of the exact values (first of row_hashes)
+    value_hash: np.ndarray  # (F,) int64: first half of the 128-bit hash of the exact values (row_hashes)
+    value_hash2: np.ndarray  # (F,) int64: second half; a function's identity is the pair
 
     def __len__(self) -> int:
         return len(self.finite)
@@ -69,22 +72,86 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def row_hashes(values: Values) -> tuple[np.ndarray, np.ndarray]:
-    """Two 64-bit hashes of each row's exact cell states (num, den): equal rows hash equal.
+# Per half: (numerator key, denominator key, denominator multiplier, position seed).
+_HALVES = ((0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D1, 0x1234567),
+           (0x082EFA98EC4E6C89, 0x452821E638D01377, 0xBE5466CF34E90C6D, 0x89ABCDEF))
 
-    Each cell (num, den) is mixed once; the two row hashes are sums of the mixed cells
-    weighted by two independent sets of odd per-position multipliers.
+
+def row_hashes(values: Values) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes (uint64) of each row's exact cell states (num, den): equal rows hash equal.
+
+    Per half, numerator and denominator are mixed separately, each by splitmix64 of the
+    word xored with a key of that half, and combined as mix(num) xor mix(den)·m (m odd);
+    the row hash is splitmix64 of the sum of the cells weighted by odd per-position
+    multipliers. Both halves use different keys, so they are independent mixes. Nothing
+    is linear in (num, den) before a mix: an earlier scheme hashed num·c1 + den·c2 once
+    for both halves, and every (Δnum, Δden) with Δnum·c1 + Δden·c2 ≡ 0 (mod 2⁶⁴) — 31-bit
+    pairs exist, see tests/test_functions.py — collided in all 128 bits at once.
     """
     with np.errstate(over="ignore"):
         num = values.num.view(np.uint64)
         den = values.den.view(np.uint64)
-        cell = _splitmix(num * np.uint64(0x9E3779B97F4A7C15) + den * np.uint64(0xD6E8FEB86659FD93))
         positions = np.arange(1, values.num.shape[1] + 1, dtype=np.uint64)
         hashes = []
-        for seed in (0x1234567, 0x89ABCDEF):
+        for num_key, den_key, den_mult, seed in _HALVES:
+            cell = _splitmix(num ^ np.uint64(num_key)) ^ (_splitmix(den ^ np.uint64(den_key)) * np.uint64(den_mult))
             weight = _splitmix(positions * np.uint64(seed)) | np.uint64(1)
             hashes.append(_splitmix((cell * weight).sum(axis=1, dtype=np.uint64)))
         return hashes[0], hashes[1]
+
+
+def distinct_pairs(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (h1, h2) pairs: the index of each one's first occurrence (ascending) and each row's pair number.
+
+    Like ``np.unique(..., return_index=True, return_inverse=True)`` on the 128-bit pair,
+    with pairs numbered in order of first occurrence.
+    """
+    if len(h1) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    order = np.lexsort((h2, h1))  # stable: within equal pairs the first occurrence comes first
+    a, b = h1[order], h2[order]
+    starts = np.ones(len(order), bool)
+    starts[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    group = np.cumsum(starts) - 1  # pair number in sorted order, per sorted row
+    first = order[starts]  # first occurrence of each pair (sorted-pair order)
+    rank = np.empty(len(first), np.int64)
+    by_first = np.argsort(first, kind="stable")
+    rank[by_first] = np.arange(len(first))
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = rank[group]
+    return first[by_first], inverse
+
+
+class PairIndex:
+    """A sorted index from 128-bit (h1, h2) row hashes to ids: the one place a row hash means equality."""
+
+    def __init__(self) -> None:
+        self.h1 = np.empty(0, np.uint64)  # sorted by (h1, h2)
+        self.h2 = np.empty(0, np.uint64)
+        self.ids = np.empty(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.h1)
+
+    def add(self, h1: np.ndarray, h2: np.ndarray, ids: np.ndarray) -> None:
+        """Add pairs (not already present) with their ids."""
+        h1, h2 = np.concatenate([self.h1, h1]), np.concatenate([self.h2, h2])
+        order = np.lexsort((h2, h1))
+        self.h1, self.h2, self.ids = h1[order], h2[order], np.concatenate([self.ids, ids])[order]
+
+    def lookup(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        """The id of each (h1, h2) pair, or -1 where the index does not hold it (both halves compared)."""
+        n = len(self.h1)
+        if n == 0:
+            return np.full(len(h1), -1, np.int64)
+        lo = np.searchsorted(self.h1, h1, side="left")
+        hi = np.searchsorted(self.h1, h1, side="right")
+        pos = lo.copy()
+        for i in np.flatnonzero(hi - lo > 1):  # first halves equal for different rows: ~n²/2⁶⁵, rare
+            pos[i] = lo[i] + np.searchsorted(self.h2[lo[i] : hi[i]], h2[i])
+        safe = np.minimum(pos, n - 1)
+        hit = (pos < hi) & (self.h2[safe] == h2)
+        return np.where(hit, self.ids[safe], -1)
 
 
 def evaluate_programs(grammar: Grammar, dag: ProgramDag, progress=None) -> Evaluation:
@@ -160,82 +227,53 @@ class _ClassTable:
     """Known functions: 128-bit hash → temporary id, outputs, and exact rows for reuse."""
 
     def __init__(self) -> None:
-        self.h1 = np.empty(0, np.uint64)  # sorted
-        self.h2 = np.empty(0, np.uint64)  # aligned with h1
-        self.ids = np.empty(0, np.int64)  # aligned with h1
+        self.index = PairIndex()
         self.outputs: list[np.ndarray] = []
-        self.hashes: list[np.ndarray] = []
+        self.hashes: list[np.ndarray] = []  # (n, 2) uint64 per level: both halves of each new function
         self.exact = Values(np.empty((0, 0), np.int64), np.empty((0, 0), np.int64), np.empty((0, 0)))
         self.count = 0
 
     def add_level(self, rows: Values | _Rows, keep_exact: bool) -> np.ndarray:
         """Class every row (new hashes become new functions); return each row's temporary id."""
         chunks = rows.chunks if isinstance(rows, _Rows) else [rows]
-        row_ids, new_h1, new_h2, new_rows, new_exact = [], [], [], [], []
+        row_ids, new_h, new_rows, new_exact = [], [], [], []
         for v in chunks:
             h1, h2 = row_hashes(v)
-            ids = self._lookup(h1, h2)
-            new = ids < 0
+            ids = self.index.lookup(h1, h2)
+            new = np.flatnonzero(ids < 0)
             # Several rows of this chunk may be the same new function: keep the first.
-            u, first, inv = np.unique(h1[new], return_index=True, return_inverse=True)
-            rows_new = np.nonzero(new)[0][first]
-            self._check_collisions(h1[new], h2[new], u, inv, h2[rows_new])
-            ids[new] = -2 - (sum(len(x) for x in new_h1) + inv)  # provisional, resolved below
-            new_h1.append(u)
-            new_h2.append(h2[rows_new])
-            new_rows.append(v.flt[rows_new])
+            first, inv = distinct_pairs(h1[new], h2[new])
+            ids[new] = -2 - (sum(len(x) for x in new_h) + inv)  # provisional, resolved below
+            new_h.append(np.stack([h1[new[first]], h2[new[first]]], axis=1))
+            new_rows.append(v.flt[new[first]])
             if keep_exact:
-                new_exact.append(v.take(rows_new))
+                new_exact.append(v.take(new[first]))
             row_ids.append(ids)
-        return self._commit(row_ids, new_h1, new_h2, new_rows, new_exact, keep_exact)
+        return self._commit(row_ids, new_h, new_rows, new_exact, keep_exact)
 
-    def _lookup(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.h1, h1)
-        pos_ok = np.minimum(pos, max(len(self.h1) - 1, 0))
-        found = (pos < len(self.h1)) & (self.h1[pos_ok] == h1) if len(self.h1) else np.zeros(len(h1), bool)
-        if found.any() and (self.h2[pos_ok][found] != h2[found]).any():
-            raise GensynthError("64-bit hash collision between two different functions; report this bug.")
-        return np.where(found, self.ids[pos_ok] if len(self.h1) else -1, -1)
-
-    @staticmethod
-    def _check_collisions(h1, h2, u, inv, h2_first) -> None:
-        if len(h1) and (h2 != h2_first[inv]).any():
-            raise GensynthError("64-bit hash collision between two different functions; report this bug.")
-
-    def _commit(self, row_ids, new_h1, new_h2, new_rows, new_exact, keep_exact) -> np.ndarray:
+    def _commit(self, row_ids, new_h, new_rows, new_exact, keep_exact) -> np.ndarray:
         """Merge the level's new functions (deduplicated across chunks) into the table."""
-        cand_h1 = np.concatenate(new_h1)
-        cand_h2 = np.concatenate(new_h2)
-        u, first, inv = np.unique(cand_h1, return_index=True, return_inverse=True)
-        self._check_collisions(cand_h1, cand_h2, u, inv, cand_h2[first])
-        # Temporary ids of the level's new functions follow discovery order (first occurrence).
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(len(u), np.int64)
-        rank[order] = np.arange(len(u))
-        new_ids = self.count + rank  # per unique new hash
-        cand_ids = new_ids[inv]  # per candidate
+        cand = np.concatenate(new_h) if new_h else np.empty((0, 2), np.uint64)
+        keep, inv = distinct_pairs(cand[:, 0], cand[:, 1])  # temporary ids follow discovery order
+        new_ids = self.count + np.arange(len(keep))
         ids = np.concatenate(row_ids)
         provisional = ids <= -2
-        ids[provisional] = cand_ids[-2 - ids[provisional]]
-        keep = first[order]
+        ids[provisional] = new_ids[inv[-2 - ids[provisional]]]
         self.outputs.append(np.concatenate(new_rows)[keep])
-        self.hashes.append(cand_h1[keep])
+        self.hashes.append(cand[keep])
         if keep_exact:
             ex = Values(*(np.concatenate([getattr(e, f) for e in new_exact])[keep] for f in ("num", "den", "flt")))
             self.exact = ex if len(self.exact) == 0 else Values(
                 *(np.concatenate([getattr(self.exact, f), getattr(ex, f)]) for f in ("num", "den", "flt")))
-        merged_h1 = np.concatenate([self.h1, u])
-        merged_h2 = np.concatenate([self.h2, cand_h2[first]])
-        merged_ids = np.concatenate([self.ids, new_ids])
-        order = np.argsort(merged_h1, kind="stable")
-        self.h1, self.h2, self.ids = merged_h1[order], merged_h2[order], merged_ids[order]
-        self.count += len(u)
+        self.index.add(cand[keep, 0], cand[keep, 1], new_ids)
+        self.count += len(keep)
         return ids
 
     def finish(self, fid: np.ndarray) -> tuple[Functions, np.ndarray]:
         """Renumber functions by their smallest program and build the Functions table."""
         outputs = np.concatenate(self.outputs)
-        hashes = np.concatenate(self.hashes)
+        hashes = np.concatenate(self.hashes)[:, 0]
+        hashes2 = np.concatenate(self.hashes)[:, 1]
         n_programs = np.bincount(fid, minlength=self.count)
         _, first_program = np.unique(fid, return_index=True)  # programs are ordered by size, so first = smallest
         order = np.argsort(first_program, kind="stable")
@@ -248,6 +286,7 @@ class _ClassTable:
             n_programs=n_programs[order],
             smallest_program=first_program[order],
             value_hash=hashes[order].view(np.int64),
+            value_hash2=hashes2[order].view(np.int64),
         )
         return functions, renumber
 
@@ -268,6 +307,7 @@ def write_functions(con, grammar: Grammar, functions: Functions) -> None:
         "n_programs": functions.n_programs.astype(np.int32),
         "smallest_program": functions.smallest_program.astype(np.int32),
         "value_hash": functions.value_hash,
+        "value_hash2": functions.value_hash2,
     }
     # One column per grid point (o0, o1, ...): sql/build/functions.sql packs them into a list.
     columns |= {f"o{j}": np.ascontiguousarray(functions.outputs[:, j]) for j in range(len(points))}

@@ -19,17 +19,30 @@ from pathlib import Path
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.universe.exact_ops import EXTENDED_UFUNCS
 
-# Operators evaluated exactly over the rationals (see gensynth.universe.rational); any other
-# numpy ufunc is evaluated in float64 and its values classed by rounding.
+# Operators (by the ufunc's own name: np.true_divide is divide, np.mod is remainder) whose
+# value at rational inputs gensynth computes exactly (gensynth.universe.rational and
+# .exact_ops, which justifies each); any other numpy ufunc is evaluated in float64 and
+# its values classed by rounding.
 EXACT_UFUNCS = frozenset(
-    {"add", "subtract", "multiply", "divide", "true_divide", "negative", "absolute", "square", "sqrt"}
-)
+    {"add", "subtract", "multiply", "divide", "negative", "absolute", "square", "sqrt"}
+) | EXTENDED_UFUNCS
 # Operators whose two arguments may be swapped without changing the value: the
-# evaluator computes op(a, b) and op(b, a) once.
-COMMUTATIVE_UFUNCS = frozenset({"add", "multiply", "maximum", "minimum", "hypot"})
+# evaluator computes op(a, b) and op(b, a) once (fmax/fmin too: undefined propagates).
+COMMUTATIVE_UFUNCS = frozenset({"add", "multiply", "maximum", "minimum", "fmax", "fmin", "hypot"})
 # Characters that would make prefix text ambiguous or break the infix parser.
 FORBIDDEN_TOKEN_CHARS = set(" \t\n(),")
+# The model's special tokens (PAD, BOS, EOS in models/pbe_transformer.py) as text, and the
+# placeholder gensynth.learning.predictions writes for one: a grammar token spelled like
+# them would make a decoded special token read as a program.
+RESERVED_TOKENS = frozenset({"<pad>", "<bos>", "<eos>", "<special>"})
+# Keys a grammar file may use, per level.
+TOP_KEYS = ("name", "variables", "constants", "operators", "grid")
+OPERATOR_KEYS = ("token", "arity", "numpy")
+AXIS_KEYS = ("start", "stop", "num", "values")
+# Grid points a grammar may have: every function stores one value per point.
+MAX_GRID_POINTS = 4096
 
 
 @dataclass(frozen=True)
@@ -48,12 +61,12 @@ class Operator:
     @property
     def exact(self) -> bool:
         """Whether gensynth evaluates this operator exactly over the rationals."""
-        return self.numpy in EXACT_UFUNCS
+        return self.ufunc.__name__ in EXACT_UFUNCS
 
     @property
     def commutative(self) -> bool:
         """Whether op(a, b) == op(b, a) for every a, b."""
-        return self.arity == 2 and self.numpy in COMMUTATIVE_UFUNCS
+        return self.arity == 2 and self.ufunc.__name__ in COMMUTATIVE_UFUNCS
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,15 @@ def load_grammar(path: str | Path | None = None) -> Grammar:
             f"Grammar file '{path}' does not exist. Pass an existing TOML file with --grammar, "
             f"or leave the flag out to use the default grammar ({default_grammar_path()})."
         )
-    text = path.read_text()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise GensynthError(
+            f"Grammar file '{path}' is not UTF-8 text: byte {exc.start} (line {line}) is {raw[exc.start:exc.start + 1]!r}. "
+            f"Save the file as UTF-8; see {default_grammar_path()} for a working example."
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -148,6 +169,7 @@ def load_grammar(path: str | Path | None = None) -> Grammar:
 def parse_grammar(data: dict, text: str = "", where: str = "<grammar>") -> Grammar:
     """Validate a parsed grammar dict, collecting every problem into one error."""
     problems: list[str] = []
+    _unknown_keys(data, TOP_KEYS, "the grammar", problems)
     variables = _string_list(data.get("variables", []), "variables", problems)
     constant_tokens, constants = _constants(data.get("constants", []), problems)
     operators = _operators(data.get("operators", []), problems)
@@ -159,6 +181,13 @@ def parse_grammar(data: dict, text: str = "", where: str = "<grammar>") -> Gramm
     for token in tokens:
         if not token or set(token) & FORBIDDEN_TOKEN_CHARS:
             problems.append(f"token {token!r} is empty or contains a space, comma or parenthesis; choose a token without them")
+        elif token.lower() in RESERVED_TOKENS:
+            problems.append(f"token {token!r} is reserved for the model's special tokens ({', '.join(sorted(RESERVED_TOKENS))}); choose another token")
+    _duplicate_values(constant_tokens, constants, "constants", problems)
+    n_points = int(np.prod([len(a) for a in grid_axes])) if grid_axes else 0
+    if n_points > MAX_GRID_POINTS:
+        problems.append(f"the grid has {n_points:,} points, over the cap of {MAX_GRID_POINTS:,} "
+                        f"(gensynth.universe.grammar.MAX_GRID_POINTS); use fewer points per variable")
     if not variables and not constants:
         problems.append("the grammar has no leaves: list at least one entry in `variables` or `constants`")
     if not operators:
@@ -175,6 +204,27 @@ def parse_grammar(data: dict, text: str = "", where: str = "<grammar>") -> Gramm
         grid_axes=tuple(grid_axes),
         source_text=text,
     )
+
+
+def _unknown_keys(table: dict, known: tuple[str, ...], where: str, problems: list[str]) -> None:
+    """Report keys of ``table`` outside ``known``, each with the closest known key."""
+    import difflib
+
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`?" if close else f"known keys are {', '.join(known)}"
+            problems.append(f"unknown key `{key}` in {where}: {hint}")
+
+
+def _duplicate_values(tokens: list[str], values: list[Fraction], where: str, problems: list[str]) -> None:
+    """Report entries of ``where`` that denote a value already listed (e.g. '1' and '2/2')."""
+    first: dict[Fraction, str] = {}
+    for token, value in zip(tokens, values):
+        if value in first:
+            problems.append(f"{where} {first[value]!r} and {token!r} are both {value}: keep one of them")
+        else:
+            first[value] = token
 
 
 def _counts(items: list[str]) -> dict[str, int]:
@@ -231,6 +281,7 @@ def _operators(value, problems: list[str]) -> list[Operator]:
         if not isinstance(item, dict):
             problems.append(f"{where} must be a table with token, arity and numpy")
             continue
+        _unknown_keys(item, OPERATOR_KEYS, where, problems)
         missing = [k for k in ("token", "arity", "numpy") if k not in item]
         if missing:
             problems.append(f"{where} is missing {', '.join(missing)}")
@@ -253,9 +304,28 @@ def _operators(value, problems: list[str]) -> list[Operator]:
         elif ok and ufunc.nin != arity:
             problems.append(f"{where} ('{token}'): numpy.{name} takes {ufunc.nin} argument(s) but arity is {arity}")
             ok = False
+        elif ok and not _float_elementwise(ufunc):
+            problems.append(f"{where} ('{token}'): numpy.{name} is not an elementwise float function returning one value "
+                            f"({_ufunc_kind(ufunc)}); use a ufunc with a float64 loop such as add, maximum, floor, sin")
+            ok = False
         if ok:
             operators.append(Operator(token=token, arity=int(arity), numpy=name))
     return operators
+
+
+def _float_elementwise(ufunc: np.ufunc) -> bool:
+    """One output, no core dimensions, and a float64 loop (d...d->d)."""
+    return ufunc.nout == 1 and ufunc.signature is None and ("d" * ufunc.nin + "->d") in ufunc.types
+
+
+def _ufunc_kind(ufunc: np.ufunc) -> str:
+    if ufunc.nout != 1:
+        return f"it returns {ufunc.nout} values"
+    if ufunc.signature is not None:
+        return f"it works on whole arrays (signature {ufunc.signature})"
+    if "d" * ufunc.nin + "->?" in ufunc.types:
+        return "it returns booleans"
+    return f"it has no float64 loop (its loops: {', '.join(ufunc.types[:6])})"
 
 
 def _grid(value, variables: list[str], problems: list[str]) -> list[tuple[Fraction, ...]]:
@@ -268,7 +338,11 @@ def _grid(value, variables: list[str], problems: list[str]) -> list[tuple[Fracti
         if not isinstance(spec, dict):
             problems.append(f"grid for variable '{var}' is missing: add a [grid.{var}] table with start, stop, num (or values)")
             continue
+        _unknown_keys(spec, AXIS_KEYS, f"grid.{var}", problems)
         axis = _axis(spec, f"grid.{var}", problems)
+        if axis is not None and len(set(axis)) < len(axis):
+            repeated = sorted({str(a) for a in axis if axis.count(a) > 1})
+            problems.append(f"grid.{var} lists the point(s) {', '.join(repeated)} more than once; list each point once")
         if axis is not None and len(axis) == 0:
             problems.append(f"grid.{var} is empty: give num >= 1 or a non-empty `values` list")
         elif axis is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.universe.budget import check_memory
 from gensynth.universe.grammar import Grammar
 
 # The largest universe gensynth will build in one go (about 2x the full 4-op default
@@ -54,6 +55,7 @@ def check_size(grammar: Grammar, max_ops: int, cap: int = MAX_PROGRAMS) -> int:
             f"(up to {n} operators), over the cap of {cap:,} programs (gensynth.universe.programs.MAX_PROGRAMS, "
             f"sized for a 24 GiB machine). Use --max-ops {largest} or less."
         )
+    check_memory(grammar, max_ops)  # every stage's estimated peak, before any work
     return total
 
 

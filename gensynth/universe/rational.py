@@ -15,6 +15,22 @@ multiply, divide, negative, absolute and square every cell is exact or undefined
 semantic classes are exact: no tolerance is involved. Products whose float shadow
 reaches 2**62 are recomputed cell by cell with Python's ``Fraction`` (rare; counted in
 ``overflow_cells``) and kept exact when the reduced result fits int64.
+
+The exact lane also holds every ufunc whose value at rational inputs is provably
+rational (``gensynth.universe.exact_ops``: maximum, minimum, fmax, fmin, floor, ceil,
+trunc, rint, sign, reciprocal, floor_divide, remainder, fmod, heaviside, copysign, cbrt
+of perfect cubes, and transcendental functions at their rational points such as
+exp(0) = 1 or log2(8) = 3), so ``max x x`` and ``x`` are one function.
+
+The rule for float results: a cell is exact only where gensynth computed its exact
+rational value from exact operands by a rule that is true of the mathematics. A float
+result is never declared exact because the float happens to equal a short rational:
+cos(1e-9) is irrational but rounds to 1.0, and sqrt(2)·sqrt(2) is 2 but its float is
+not. Such cells stay inexact (keyed by rounding): classes may be split (``sqrt 2 * sqrt
+2`` is not ``2``) but never wrongly merged. The one decision taken from floats is an
+order operation (max, min, ...) between an exact and an inexact operand that differ by
+more than ``exact_ops.ORDER_MARGIN`` (1e-9 relative, far above rounding): the result is
+then the exact operand and gets its key (max(sin x, 2) is the constant 2).
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from gensynth.universe.exact_ops import EXTENDED_UFUNCS, apply_extended
 from gensynth.universe.grammar import Operator
 
 # A float64 shadow of any int64 product must stay below this for the int64 result to be
@@ -112,7 +129,9 @@ class Evaluator:
         if len(args) == 2:
             bn = np.where(exact_in, args[1].num, 0)
             bd = np.where(exact_in, args[1].den, 1)
-        name = op.numpy
+        name = op.ufunc.__name__  # np.true_divide is divide, np.abs is absolute
+        if name in EXTENDED_UFUNCS:
+            return apply_extended(name, args, exact_in, num, den)
         ok = exact_in.copy()
         if name in ("add", "subtract"):
             sign = 1 if name == "add" else -1
@@ -124,7 +143,7 @@ class Evaluator:
         elif name == "multiply":
             rn, rd = an * bn, ad * bd
             big = _shadow(an, bn) | _shadow(ad, bd)
-        elif name in ("divide", "true_divide"):
+        elif name == "divide":
             zero = ok & (bn == 0)
             ok &= ~zero  # division by an exact zero is undefined, never inf
             rn = an * np.where(bn < 0, -bd, bd)  # keep the denominator positive
@@ -149,7 +168,7 @@ class Evaluator:
         den[ok] = (rd // g)[ok]
         if big.any():
             ok |= self._overflow(op, args, big, num, den)
-        if name in ("divide", "true_divide"):
+        if name == "divide":
             num[zero], den[zero] = 0, 0  # undefined
             ok |= zero
         return ok
@@ -170,7 +189,7 @@ class Evaluator:
         self.overflow_cells += len(rows)
         fits = np.zeros(big.shape, bool)
         py = {"add": lambda x, y: x + y, "subtract": lambda x, y: x - y, "multiply": lambda x, y: x * y,
-              "divide": lambda x, y: x / y, "true_divide": lambda x, y: x / y, "square": lambda x: x * x}[op.numpy]
+              "divide": lambda x, y: x / y, "square": lambda x: x * x}[op.ufunc.__name__]
         for r, c in zip(rows.tolist(), cols.tolist()):
             operands = [Fraction(int(v.num[r, c]), int(v.den[r, c])) for v in args]
             value = py(*operands)

@@ -6,5 +6,5 @@
 INSERT INTO functions
 SELECT function_id,
        list_transform(list_value(*COLUMNS('^o[0-9]+$')), lambda v: coalesce(v, 'NaN'::DOUBLE)) AS outputs,
-       finite, n_programs, smallest_program, value_hash
+       finite, n_programs, smallest_program, value_hash, value_hash2
 FROM function_cols;

@@ -6,7 +6,7 @@
 --   function_id  the program's semantic class (functions.function_id)
 --   n_ops        number of operators in the program
 --   depth        tree depth in edges (a leaf has depth 0)
---   syn          syntactic coordinates (FLOAT[k_syn]): SVD of the weighted pq-gram profile
+--   syn          syntactic coordinates (FLOAT[k_syn]): centred PCA (top eigenvectors of the centred gram matrix) of the weighted pq-gram profile
 --   sem          semantic coordinates (FLOAT[k_sem]) of the program's function; NULL when the
 --                function is undefined or infinite at some grid point
 --   syn_radius   distance of syn to the centroid of the syntactic manifold (all programs)

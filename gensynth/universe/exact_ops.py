@@ -1,0 +1,208 @@
+"""The exact lane beyond + − × ÷: numpy ufuncs whose value is rational at rational inputs.
+
+``gensynth.universe.rational`` evaluates add, subtract, multiply, divide, negative,
+absolute, square and sqrt itself. This module adds every other ufunc for which gensynth
+can *prove* the result at a rational input is rational, and compute it exactly:
+
+* order: ``maximum``, ``minimum``, ``fmax``, ``fmin`` (the result is one of the operands;
+  gensynth's undefined propagates, so fmax ≡ maximum), ``heaviside`` (0, the second
+  operand or 1), ``copysign`` (±|a|; an exact zero carries no sign, so it counts as +0);
+* rounding: ``floor``, ``ceil``, ``trunc``, ``rint`` (half to even, as numpy), ``sign``,
+  ``positive``, ``conjugate`` (a real's is itself), ``fabs`` — integers or ±the operand;
+* ``reciprocal`` (1/a, undefined at an exact zero like ``divide``), ``floor_divide``
+  (⌊a/b⌋), ``remainder`` / ``mod`` (a − b⌊a/b⌋, the divisor's sign, as numpy) and
+  ``fmod`` (a − b·trunc(a/b)), all undefined where b is an exact zero;
+* ``cbrt`` where numerator and denominator are perfect cubes;
+* transcendental functions at the only rational inputs where their value is rational
+  (Lindemann–Weierstrass: exp, log, the circular and hyperbolic functions and their
+  inverses are transcendental at every algebraic argument other than the trivial one;
+  Gelfond–Schneider for the others): exp(0) = 1, expm1(0) = 0, exp2(n) = 2ⁿ for integer
+  n (2^(p/q) is irrational for q > 1), log(1) = log1p(0) = 0, log2(2ᵏ) = k and
+  log10(10ᵏ) = k for integer k (log₂ r is rational only for r a power of 2), sin, tan,
+  arcsin, arctan, sinh, tanh, arcsinh, arctanh, deg2rad, rad2deg at 0 → 0, cos, cosh at
+  0 → 1, arccos(1) = arccosh(1) = 0. Everywhere else these stay inexact.
+
+The rule for float results (documented in ``gensynth.universe.rational``): a cell is exact
+only where the mathematics says its value is the rational computed here; a float result
+is never declared exact because it happens to equal a short rational (cos(1e-9) rounds to
+1.0 but is irrational). The one mixed case decided from floats is an order operation
+between an exact and an inexact operand that differ by far more than rounding: then the
+result *is* the exact operand (max(sin x, 2) = 2), and gets its key.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import trunc
+
+import numpy as np
+
+ORDER = frozenset({"maximum", "minimum", "fmax", "fmin"})
+ROUNDING = frozenset({"floor", "ceil", "trunc", "rint", "sign", "positive", "conjugate", "fabs"})
+DIVISION = frozenset({"floor_divide", "remainder", "fmod"})
+SPECIAL = {  # ufunc: ((rational input, rational result), ...)
+    "exp": ((0, 1),), "expm1": ((0, 0),), "log": ((1, 0),), "log1p": ((0, 0),),
+    **{f: ((0, 0),) for f in ("sin", "tan", "arcsin", "arctan", "sinh", "tanh", "arcsinh", "arctanh", "deg2rad", "rad2deg")},
+    "cos": ((0, 1),), "cosh": ((0, 1),), "arccos": ((1, 0),), "arccosh": ((1, 0),),
+}
+POWERS = frozenset({"exp2", "log2", "log10"})
+EXTENDED_UFUNCS = ORDER | ROUNDING | DIVISION | POWERS | frozenset(SPECIAL) | {"heaviside", "copysign", "reciprocal", "cbrt"}
+# An inexact operand of an order operation is trusted to be on one side of an exact one
+# only when they differ by more than this (relative): float rounding is ~1e-16.
+ORDER_MARGIN = 1e-9
+_SAFE = float(2**62)
+
+
+def apply_extended(name: str, args: list, exact_in: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Fill num/den (den 0 = undefined) where ``name``'s result is an exact rational; return that mask."""
+    an = np.where(exact_in, args[0].num, 0)
+    ad = np.where(exact_in, args[0].den, 1)
+    if len(args) == 1:
+        return _unary(name, an, ad, exact_in, num, den)
+    bn = np.where(exact_in, args[1].num, 0)
+    bd = np.where(exact_in, args[1].den, 1)
+    if name in ORDER:
+        return _order(name, args, an, ad, bn, bd, exact_in, num, den)
+    if name in DIVISION:
+        return _division(name, an, ad, bn, bd, exact_in, num, den)
+    if name == "heaviside":
+        rn = np.where(an < 0, 0, np.where(an == 0, bn, 1))
+        rd = np.where(an == 0, bd, 1)
+    elif name == "copysign":
+        rn, rd = np.where(bn < 0, -np.abs(an), np.abs(an)), ad
+    else:  # pragma: no cover - EXTENDED_UFUNCS and this dispatch are kept in sync
+        raise AssertionError(name)
+    num[exact_in], den[exact_in] = rn[exact_in], rd[exact_in]
+    return exact_in.copy()
+
+
+def _unary(name, an, ad, ok, num, den) -> np.ndarray:
+    if name in ("positive", "conjugate", "fabs"):  # the conjugate of a real is itself
+        rn, rd = (np.abs(an) if name == "fabs" else an), ad
+    elif name == "sign":
+        rn, rd = np.sign(an), np.ones_like(ad)
+    elif name in ("floor", "ceil", "trunc", "rint"):
+        rn, rd = _round(name, an, ad), np.ones_like(ad)
+    elif name == "reciprocal":  # 1/(n/d) = d/n with a positive denominator; undefined at 0
+        rn, rd = np.where(an < 0, -ad, ad), np.abs(an)
+    elif name == "cbrt":
+        return _cbrt(an, ad, ok, num, den)
+    elif name in POWERS:
+        return _powers(name, an, ad, ok, num, den)
+    else:  # transcendental: exact only at its special points
+        hit = np.zeros_like(ok)
+        for x, y in SPECIAL[name]:
+            at = ok & (an == x) & (ad == 1)
+            num[at], den[at] = y, 1
+            hit |= at
+        return hit
+    num[ok], den[ok] = rn[ok], rd[ok]  # reciprocal of 0: den 0 = undefined
+    return ok.copy()
+
+
+def _round(name: str, an: np.ndarray, ad: np.ndarray) -> np.ndarray:
+    """floor / ceil / trunc / rint (half to even) of n/d, d > 0, as int64."""
+    q = an // ad  # floor
+    if name == "floor":
+        return q
+    r = an - q * ad  # 0 <= r < d
+    if name == "ceil":
+        return q + (r > 0)
+    if name == "trunc":
+        return np.where((an < 0) & (r > 0), q + 1, q)
+    up = (2 * r > ad) | ((2 * r == ad) & (q % 2 == 1))
+    return q + up
+
+
+def _cbrt(an, ad, ok, num, den) -> np.ndarray:
+    rn = np.round(np.cbrt(an.astype(np.float64))).astype(np.int64)
+    rd = np.round(np.cbrt(ad.astype(np.float64))).astype(np.int64)
+    hit = ok & (rn**3 == an) & (rd**3 == ad) & (np.abs(an) < 2**52) & (ad < 2**52)
+    num[hit], den[hit] = rn[hit], rd[hit]
+    return hit
+
+
+def _powers(name, an, ad, ok, num, den) -> np.ndarray:
+    hit = np.zeros_like(ok)
+    if name == "exp2":  # 2**n for integer n with |n| < 62
+        k = ok & (ad == 1) & (np.abs(an) < 62)
+        e = np.abs(an[k])
+        num[k] = np.where(an[k] >= 0, np.left_shift(1, e), 1)
+        den[k] = np.where(an[k] >= 0, 1, np.left_shift(1, e))
+        return k
+    base = 2 if name == "log2" else 10
+    for e in range(0, 62 if base == 2 else 19):
+        p = base**e
+        for n_, d_, y in ((p, 1, e), (1, p, -e)):
+            at = ok & (an == n_) & (ad == d_)
+            num[at], den[at] = y, 1
+            hit |= at
+    return hit
+
+
+def _order(name, args, an, ad, bn, bd, exact_in, num, den) -> np.ndarray:
+    """max/min of two exact operands by an exact comparison; mixed exact/inexact by a clear float margin."""
+    big = _products_big(an, bd, bn, ad) & exact_in
+    exact = exact_in & ~big
+    take_max = name in ("maximum", "fmax")
+    a_lt_b = an * bd < bn * ad  # denominators are positive
+    pick_b = a_lt_b == take_max
+    num[exact] = np.where(pick_b, bn, an)[exact]
+    den[exact] = np.where(pick_b, bd, ad)[exact]
+    for r, c in zip(*np.nonzero(big)):  # products past int64: compare as Fractions
+        x, y = (Fraction(int(v.num[r, c]), int(v.den[r, c])) for v in args)
+        z = max(x, y) if take_max else min(x, y)
+        num[r, c], den[r, c] = z.numerator, z.denominator
+    a, b = args
+    fa, fb = a.flt, b.flt
+    with np.errstate(invalid="ignore", over="ignore"):
+        clear = np.abs(fa - fb) > ORDER_MARGIN * np.maximum(np.abs(fa), np.abs(fb))
+        pick_b = (fa < fb) == take_max
+    mixed = clear & np.isfinite(fa) & np.isfinite(fb)
+    use_b = mixed & (b.den > 0) & (a.den < 0) & pick_b  # the exact operand wins
+    use_a = mixed & (a.den > 0) & (b.den < 0) & ~pick_b
+    num[use_b], den[use_b] = b.num[use_b], b.den[use_b]
+    num[use_a], den[use_a] = a.num[use_a], a.den[use_a]
+    return exact_in | use_a | use_b
+
+
+def _division(name, an, ad, bn, bd, exact_in, num, den) -> np.ndarray:
+    """floor_divide, remainder and fmod of exact operands; undefined where b = 0."""
+    zero = exact_in & (bn == 0)
+    ok = exact_in & ~zero
+    p, q = an * bd, ad * np.where(bn == 0, 1, bn)  # a / b = p / q
+    p, q = np.where(q < 0, -p, p), np.abs(q)
+    big = ok & (_shadow(an, bd) | _shadow(ad, bn))
+    quot = p // q  # floor(a / b)
+    if name == "fmod":
+        quot = np.where((p < 0) & (p % q != 0), quot + 1, quot)  # trunc
+    if name == "floor_divide":
+        rn, rd = quot, np.ones_like(quot)
+    else:  # a - b * quot = (an*bd - quot*bn*ad) / (ad*bd)
+        big |= ok & (_shadow(ad, bd) | _shadow(bn, ad)
+                     | (np.abs(quot.astype(np.float64) * bn.astype(np.float64) * ad.astype(np.float64)) >= _SAFE))
+        rn, rd = an * bd - quot * bn * ad, ad * bd
+        g = np.gcd(rn, rd)
+        g[g == 0] = 1
+        rn, rd = rn // g, rd // g
+    small = ok & ~big
+    num[small], den[small] = rn[small], rd[small]
+    num[zero], den[zero] = 0, 0
+    done = small | zero
+    py = {"floor_divide": lambda x, y: Fraction(x // y), "remainder": lambda x, y: x % y,
+          "fmod": lambda x, y: x - y * trunc(x / y)}[name]
+    for r, c in zip(*np.nonzero(big)):
+        z = py(Fraction(int(an[r, c]), int(ad[r, c])), Fraction(int(bn[r, c]), int(bd[r, c])))
+        if abs(z.numerator) < 2**62 and z.denominator < 2**62:
+            num[r, c], den[r, c] = z.numerator, z.denominator
+            done[r, c] = True
+    return done
+
+
+def _shadow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Cells where the int64 product x*y might overflow (checked in float64)."""
+    return np.abs(x.astype(np.float64) * y.astype(np.float64)) >= _SAFE
+
+
+def _products_big(an, bd, bn, ad) -> np.ndarray:
+    return _shadow(an, bd) | _shadow(bn, ad)
