@@ -25,35 +25,19 @@ counts as one candidate evaluation against the budget (as does every inverse loo
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
 from gensynth.universe.functions import leaf_values, row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.rational import Evaluator, Values
 
 CHUNK = 100_000  # candidate rows evaluated per vectorised call
 INVERTIBLE = {"add", "subtract", "multiply", "divide", "true_divide"}
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits of one search: candidate evaluations, wall seconds, program size."""
-
-    candidates: int = 20_000_000
-    seconds: float = 60.0
-    max_ops: int = 8
-
-    def __post_init__(self) -> None:
-        if self.candidates < 1 or self.seconds <= 0 or self.max_ops < 0:
-            raise GensynthError(
-                f"The search budget must be positive: got candidates={self.candidates}, seconds={self.seconds}, "
-                f"max_ops={self.max_ops}. Use e.g. --budget-candidates 1000000 --budget-seconds 10."
-            )
 
 
 @dataclass
@@ -72,11 +56,6 @@ def _exact_op(name: str, arity: int = 2):
     from gensynth.universe.grammar import Operator
 
     return Operator(token=name, arity=arity, numpy=name)
-
-
-class _OutOfBudget(Exception):
-    def __init__(self, status: str) -> None:
-        self.status = status
 
 
 def exact_target(values: np.ndarray) -> Values | None:
@@ -149,47 +128,53 @@ class _Bank:
 class EnumerativeSearch:
     """Bottom-up search over one grammar on a fixed set of example points."""
 
-    def __init__(self, grammar: Grammar, points: np.ndarray, budget: Budget) -> None:
+    def __init__(self, grammar: Grammar, points: np.ndarray, budget: Budget, meter: Meter | None = None) -> None:
         self.grammar = grammar
         self.points = np.asarray(points, dtype=np.int64)
         self.budget = budget
+        self.meter = meter
         self.evaluator = Evaluator()
+        self.bank = _Bank()
+
+    @property
+    def candidates(self) -> int:
+        return self.meter.candidates
 
     def solve(self, target_values: np.ndarray) -> SearchResult:
         """Smallest program whose values at the example points equal ``target_values``."""
         if len(target_values) != len(self.points):
             raise GensynthError(f"The target has {len(target_values)} values but {len(self.points)} example points were given; "
                                 f"pass the target's values at exactly those points.")
-        self.started = time.perf_counter()
-        self.candidates = 0
+        if self.meter is None:
+            self.meter = Meter(self.budget)
         target = exact_target(target_values)
         if target is None:
-            return SearchResult(None, "exhausted", 0, 0.0)
+            return SearchResult(None, "exhausted", self.candidates, self.meter.elapsed())
+        self.set_target(target)
+        try:
+            return self.search()
+        except OutOfBudget as stop:
+            return SearchResult(None, stop.status, self.candidates, self.meter.elapsed())
+
+    def set_target(self, target: Values) -> None:
+        """The exact target at the example points (the bank does not depend on it and is kept)."""
         self.t1, self.t2 = (h[0] for h in row_hashes(target))
         self.target = target
-        self.bank = _Bank()
-        try:
-            for n in range(self.budget.max_ops + 1):
-                hit = self._find_at_size(n)
-                if hit is not None:
-                    return SearchResult(" ".join(hit), "solved", self.candidates, self._elapsed(), n)
-                if n < self.budget.max_ops:
-                    self._bank_level(n)
-        except _OutOfBudget as stop:
-            return SearchResult(None, stop.status, self.candidates, self._elapsed())
-        return SearchResult(None, "exhausted", self.candidates, self._elapsed())
+
+    def search(self) -> SearchResult:
+        """Sizes 0, 1, ... up to max_ops; banked levels are reused, missing ones built (raises OutOfBudget)."""
+        for n in range(self.budget.max_ops + 1):
+            hit = self._find_at_size(n)
+            if hit is not None:
+                return SearchResult(" ".join(hit), "solved", self.candidates, self.meter.elapsed(), n)
+            if n < self.budget.max_ops and len(self.bank.levels) <= n:
+                self._bank_level(n)
+        return SearchResult(None, "exhausted", self.candidates, self.meter.elapsed())
 
     # --- budget -------------------------------------------------------------------
 
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
     def _spend(self, rows: int) -> None:
-        if self.candidates + rows > self.budget.candidates:
-            raise _OutOfBudget("budget")
-        if self._elapsed() > self.budget.seconds:
-            raise _OutOfBudget("timeout")
-        self.candidates += rows
+        self.meter.spend(rows)
 
     # --- levels ---------------------------------------------------------------------
 
@@ -305,6 +290,7 @@ class EnumerativeSearch:
             hit = np.flatnonzero((h1 == self.t1) & (h2 == self.t2))
             if len(hit):
                 h = int(hit[0])
+                self.meter.settle(len(ia), h + 1)  # the rows after the hit were not needed
                 tokens = [op.token] + self.bank.program(self.bank.start[i] + int(ia[h]), self.grammar)
                 if j is not None:
                     tokens += self.bank.program(self.bank.start[j] + int(ib[h]), self.grammar)
@@ -346,9 +332,11 @@ class EnumerativeSearch:
                             np.concatenate([p[3] for p in parts]))
 
 
-def solve_enumerative(grammar: Grammar, points: np.ndarray, target: np.ndarray, budget: Budget | None = None) -> SearchResult:
+def solve_enumerative(grammar: Grammar, points: np.ndarray, target: np.ndarray, budget: Budget | None = None,
+                      meter: Meter | None = None) -> SearchResult:
     """Smallest program of ``grammar`` whose values at grid ``points`` equal ``target`` (NaN = undefined)."""
-    return EnumerativeSearch(grammar, points, budget or Budget()).solve(target)
+    budget = budget or (meter.budget if meter is not None else Budget())
+    return EnumerativeSearch(grammar, points, budget, meter).solve(target)
 
 
 # --- neural-guided repair (the hybrid synthesizer's search half) -----------------------
@@ -375,13 +363,16 @@ def _inverse_child(name: str, which: int, t: Values, sibling: Values | None, ev:
     return None
 
 
-def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, bank: "_Bank", max_level: int) -> list[tuple]:
+def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, bank: "_Bank", max_level: int,
+           meter: Meter | None = None) -> list[tuple]:
     """Programs that equal ``target`` on ``points`` made by replacing one subtree of ``tree``.
 
     Top-down deduction: the target is pushed from the root along the path to each node
     through exact inverses of the operators on the path (given the values of the
     siblings), and the value that node would need is looked up among banked values of
     size ≤ ``max_level``. Each hit is re-evaluated forwards before it is returned.
+    Charged to ``meter``: one candidate per node (its required value, computed and looked
+    up) and one per repaired program verified.
     """
     from gensynth.universe.syntax import evaluate_trees
 
@@ -399,6 +390,8 @@ def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, ba
     found: list[tuple] = []
 
     def walk(t: tuple, need: Values, rebuild) -> None:
+        if meter is not None:
+            meter.spend(1)
         gid = bank.lookup(*row_hashes(need))[0] if (need.den > 0).all() else -1
         if gid >= 0 and bank.level_of(np.array([gid]))[0] <= max_level:
             found.append(rebuild(_bank_tree(bank, int(gid))))
@@ -422,6 +415,8 @@ def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, ba
     walk(tree, target, lambda new: new)
     if not found:
         return []
+    if meter is not None:
+        meter.spend(len(found))
     check = evaluate_trees(found, grammar, ev)
     sub = Values(check.num[:, points], check.den[:, points], check.flt[:, points])
     h1, h2 = row_hashes(sub)

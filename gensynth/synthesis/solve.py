@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
 
 METHODS = ("enumerative", "sample_verify", "hybrid")
 BEYOND_VIEW = "tasks_beyond"
@@ -130,25 +131,49 @@ class NeuralProposer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.config = config
 
-    def sample(self, outputs: np.ndarray, shown: np.ndarray) -> list[tuple]:
-        """K sampled programs (distinct parsed trees, in sampling order)."""
+    def sample(self, outputs: np.ndarray, shown: np.ndarray, n: int) -> list[tuple | None]:
+        """``n`` sampled programs in sampling order, duplicates kept; None for a sample that is no program."""
         from gensynth.learning.predictions import decode, tokens_to_text
         from gensynth.universe.syntax import ParseError, parse_prefix
 
         values = np.nan_to_num(outputs.astype(np.float32), nan=np.nan)[None, :]
-        tokens, _ = decode(self.model, values, shown[None, :], self.arity, self.max_len, self.config.samples,
+        tokens, _ = decode(self.model, values, shown[None, :], self.arity, self.max_len, n,
                            self.config.temperature, self.generator, 1, "cpu")
         texts, closed = tokens_to_text(tokens[0], self.grammar)
-        trees, seen = [], set()
+        trees = []
         for text, ok in zip(texts, closed):
             try:
-                tree = parse_prefix(text, self.grammar) if ok else None
+                trees.append(parse_prefix(text, self.grammar) if ok else None)
             except ParseError:
-                tree = None
-            if tree is not None and tree not in seen:
-                seen.add(tree)
-                trees.append(tree)
-        return trees
+                trees.append(None)
+        return trees[:n]
+
+
+SAMPLE_BATCH = 32  # samples drawn per decoding call; the meter is consulted between calls
+
+
+def sample_and_verify(proposer: NeuralProposer, task: Task, grammar, points: np.ndarray, target_hashes, meter: Meter,
+                      samples: int) -> tuple[tuple | None, list[tuple]]:
+    """Draw up to ``samples`` programs (each one a candidate, duplicates included) until one fits.
+
+    Returns (the first consistent sample or None, every well-formed sample drawn).
+    """
+    drawn: list[tuple] = []
+    shown = _mask(points, len(task.outputs))
+    done = 0
+    while done < samples:
+        n = meter.grant(min(SAMPLE_BATCH, samples - done))
+        trees = proposer.sample(task.outputs, shown, n)
+        good = [t for t in trees if t is not None]
+        fits = np.zeros(len(trees), bool)
+        fits[[i for i, t in enumerate(trees) if t is not None]] = _consistent(good, grammar, points, target_hashes)
+        if fits.any():
+            first = int(np.argmax(fits))
+            meter.settle(n, first + 1)
+            return trees[first], drawn + [t for t in trees[: first + 1] if t is not None]
+        drawn += good
+        done += n
+    return None, drawn
 
 
 def _consistent(trees: list[tuple], grammar, points: np.ndarray, target_hashes) -> np.ndarray:
@@ -164,51 +189,54 @@ def _consistent(trees: list[tuple], grammar, points: np.ndarray, target_hashes) 
     return (h1 == target_hashes[0]) & (h2 == target_hashes[1])
 
 
-def solve_task(task: Task, config: SolveConfig, grammar, points: np.ndarray, proposer: NeuralProposer | None):
-    """(program tree or None, candidates, seconds, how) for one task."""
-    from gensynth.universe.functions import row_hashes
-    from gensynth.synthesis.enumerative import Budget, EnumerativeSearch, _Bank, _OutOfBudget, exact_target, repair, tree_size
+def solve_task(task: Task, config: SolveConfig, grammar, points: np.ndarray, proposer: NeuralProposer | None,
+               charged_seconds: float = 0.0):
+    """(program tree or None, candidates, seconds, how) for one task, charged through one Meter.
 
-    start = time.perf_counter()
-    budget = Budget(config.budget_candidates, config.budget_seconds, config.max_ops)
+    The meter's clock starts at the task's start, ``charged_seconds`` (this task's share of
+    work shared by the run, such as loading the model) earlier.
+    """
+    meter = Meter(Budget(config.budget_candidates, config.budget_seconds, config.max_ops), charged_seconds)
+    try:
+        tree, how = _run_method(task, config, grammar, points, proposer, meter)
+    except OutOfBudget as stop:
+        tree, how = None, stop.status
+    return tree, meter.candidates, meter.elapsed(), how
+
+
+def _run_method(task: Task, config: SolveConfig, grammar, points: np.ndarray, proposer, meter: Meter):
+    from gensynth.universe.functions import row_hashes
+    from gensynth.synthesis.enumerative import EnumerativeSearch, exact_target, repair, tree_size
+
     target_values = task.outputs[points]
     if config.method == "enumerative":
-        result = EnumerativeSearch(grammar, points, budget).solve(target_values)
-        return _tree_of(result.prefix, grammar), result.candidates, time.perf_counter() - start, result.status
+        result = EnumerativeSearch(grammar, points, meter.budget, meter).solve(target_values)
+        return _tree_of(result.prefix, grammar), result.status
     target = exact_target(target_values)
     if target is None:
-        return None, 0, time.perf_counter() - start, "unrepresentable"
+        return None, "unrepresentable"
     hashes = tuple(h[0] for h in row_hashes(target))
-    samples = proposer.sample(task.outputs, _mask(points, len(task.outputs)))
-    fits = _consistent(samples, grammar, points, hashes)
-    if fits.any():  # the first consistent sample, counting the samples drawn up to it
-        first = int(np.argmax(fits))
-        return samples[first], first + 1, time.perf_counter() - start, "sampled"
-    spent = len(samples)
+    found, samples = sample_and_verify(proposer, task, grammar, points, hashes, meter, config.samples)
+    if found is not None:
+        return found, "sampled"
     if config.method == "sample_verify":
-        return None, spent, time.perf_counter() - start, "no consistent sample"
-    # Hybrid: repair the samples against a bank of small programs.
-    search = EnumerativeSearch(grammar, points, Budget(max(1, budget.candidates - spent), budget.seconds, budget.max_ops))
-    search.started, search.candidates, search.target = time.perf_counter(), spent, target
-    search.t1, search.t2 = hashes
-    search.bank = _Bank()
+        return None, "no consistent sample"
+    # Hybrid: repair the samples against a bank of small programs, then search on with the same bank.
+    search = EnumerativeSearch(grammar, points, meter.budget, meter)
+    search.set_target(target)
+    for n in range(min(config.bank_ops, config.max_ops) + 1):
+        search._bank_level(n)
     repaired = []
     try:
-        for n in range(config.bank_ops + 1):
-            search._bank_level(n)
-        for tree in samples:
-            search._spend(1)
-            repaired += repair(tree, grammar, points, target, search.bank, len(search.bank.levels) - 1)
-    except _OutOfBudget:  # the bank or the repairs ran out of budget: use what was found
-        pass
+        for tree in dict.fromkeys(samples):  # a repair of a repeated sample would repeat itself
+            repaired += repair(tree, grammar, points, target, search.bank, len(search.bank.levels) - 1, meter)
+    except OutOfBudget:
+        if not repaired:
+            raise
     if repaired:
-        return min(repaired, key=tree_size), search.candidates, time.perf_counter() - start, "repaired"
-    left = budget.candidates - search.candidates
-    if left < 1 or time.perf_counter() - start >= budget.seconds:
-        return None, search.candidates, time.perf_counter() - start, "budget"
-    rest = EnumerativeSearch(grammar, points, Budget(left, budget.seconds - (time.perf_counter() - start), budget.max_ops))
-    result = rest.solve(target_values)
-    return _tree_of(result.prefix, grammar), search.candidates + result.candidates, time.perf_counter() - start, "enumerated"
+        return min(repaired, key=tree_size), "repaired"
+    result = search.search()
+    return _tree_of(result.prefix, grammar), "enumerated" if result.prefix else result.status
 
 
 def _tree_of(prefix: str | None, grammar):
@@ -248,13 +276,18 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
         con.close()
     if not tasks:
         raise GensynthError(f"No tasks: role '{config.role}' of {config.view} is empty.")
-    proposer, parent = None, {}
+    proposer, parent, parent_row, load_seconds = None, {}, {}, 0.0
     if config.method != "enumerative":
+        from gensynth.learning.train import run_row as training_run_row
+
         run_dir = runs_root(warehouse) / config.parent_run
         if not (run_dir / "config.json").is_file():
             raise GensynthError(f"No training run '{config.parent_run}' next to '{warehouse}'; see `gensynth runs list`.")
+        t0 = time.perf_counter()
         proposer = NeuralProposer(run_dir, config)
+        load_seconds = time.perf_counter() - t0
         parent = json.loads((run_dir / "config.json").read_text())
+        parent_row = training_run_row(run_dir)
     run_id = new_run_id()
     run_dir = runs_root(warehouse) / run_id
     run_dir.mkdir(parents=True)
@@ -267,7 +300,7 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
     with Stages(quiet=quiet) as stages, stages.stage(f"solve ({config.method})", total=len(tasks)) as advance:
         for i, task in enumerate(tasks):
             points = np.flatnonzero(shown[i]) if shown is not None else np.arange(n_points)
-            tree, candidates, seconds, how = solve_task(task, config, grammar, points, proposer)
+            tree, candidates, seconds, how = solve_task(task, config, grammar, points, proposer, load_seconds / len(tasks))
             rows.append((task, tree, candidates, seconds, how))
             advance(i + 1)
     texts = [to_prefix(t, grammar) if t is not None else "" for _, t, _, _, _ in rows]
@@ -290,9 +323,10 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
     (run_dir / "config.json").write_text(json.dumps({"kind": "solve", "config": asdict(config)}, indent=2))
     run_row = {
         "run_id": run_id, "view": config.view, "split_sql_hash": None, "role_sizes": {role: len(tasks)},
-        "config": {"method": config.method, **asdict(config), "parent_config": parent or None},
-        "size": parent.get("model", {}).get("name", config.method) if parent else config.method,
-        "n_params": int(_parent_params(warehouse, config.parent_run)), "training_flops": None,
+        "config": {"method": config.method, **asdict(config), "budget": effective_budget(config),
+                   "accounting": accounting(config, load_seconds, len(tasks)), "parent_config": parent or None},
+        "size": parent_row.get("size", config.method),
+        "n_params": int(parent_row.get("n_params", 0)), "training_flops": None,
         "examples_seen": None, "tokens_seen": None, "steps": None,
         "wall_time_s": round((finished - started).total_seconds(), 3), "device": "cpu x1",
         "code_version": code_version(), "data_version": data_version, "checkpoint": None,
@@ -309,16 +343,28 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
             "ingest_message": outcome.message, "how": [r[4] for r in rows]}
 
 
-def _parent_params(warehouse: Path, run_id: str | None) -> int:
-    if not run_id:
-        return 0
-    from gensynth.results.ingest import runs_root
-    from gensynth.learning.train import run_row
+def effective_budget(config: SolveConfig) -> int:
+    """The most candidates any task of the run could be charged (runs.config.budget).
 
-    try:
-        return int(run_row(runs_root(warehouse) / run_id)["n_params"])
-    except Exception:  # noqa: BLE001 - a parent without a readable row still ran
-        return 0
+    sample_verify evaluates at most --samples candidates, so its budget is the smaller of
+    the two; every other method may spend --budget-candidates.
+    """
+    if config.method == "sample_verify":
+        return min(config.samples, config.budget_candidates)
+    return config.budget_candidates
+
+
+def accounting(config: SolveConfig, load_seconds: float, n_tasks: int) -> dict:
+    """How candidates and seconds were counted (runs.config.accounting), shared by every method."""
+    return {
+        "candidates": "every candidate evaluated on the examples counts once (model samples included, duplicates "
+                      "included); a batch is charged up to its first hit",
+        "seconds": "wall time from the task's start, model sampling and search included, plus an equal share of "
+                   "the run's shared work",
+        "shared_seconds": round(load_seconds, 4),
+        "shared_seconds_per_task": round(load_seconds / max(n_tasks, 1), 6),
+        "shared_work": "loading the parent model" if config.parent_run else "none",
+    }
 
 
 def _write_parquet(columns: dict, path: Path) -> None:
