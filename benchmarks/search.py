@@ -62,7 +62,6 @@ def main(warehouse: Optional[Path] = typer.Option(None, help="A default-grammar 
 
     from gensynth.pipeline import build_warehouse
     from gensynth.manifolds.embed import EmbedConfig
-    from gensynth.universe.functions import row_hashes
     from gensynth.universe.grammar import grammar_from_meta, load_grammar
     from gensynth.synthesis.enumerative import Budget, solve_enumerative
     from gensynth.synthesis.solve import SolveConfig, read_tasks
@@ -78,7 +77,7 @@ def main(warehouse: Optional[Path] = typer.Option(None, help="A default-grammar 
             print(f"built a 4-op warehouse in {time.perf_counter() - t:.0f} s")
         con = duckdb.connect(str(warehouse), read_only=True)
         grammar = grammar_from_meta(con)
-        task_list = read_tasks(con, SolveConfig(method="enumerative", view=view, role=role, limit=tasks))
+        task_list = read_tasks(con, SolveConfig(method="enumerative", view=view, role=role, limit=tasks), grammar)
         con.close()
     grid = np.array([[float(c) for c in p] for p in grammar.grid_points])
     consts = np.array([float(c) for c in grammar.constants])
@@ -91,7 +90,8 @@ def main(warehouse: Optional[Path] = typer.Option(None, help="A default-grammar 
             tree = parse_prefix(prefix, grammar)
         except ParseError:
             return False
-        return int(row_hashes(evaluate_trees([tree], grammar))[0].view(np.int64)[0]) == task.value_hash
+        got = evaluate_trees([tree], grammar)
+        return bool((got.num == task.exact.num).all() and (got.den == task.exact.den).all())
 
     rows = []
     for task in task_list:

@@ -32,6 +32,7 @@ import numpy as np
 
 from gensynth.errors import GensynthError
 from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
+from gensynth.synthesis.methods import Attempt, Problem, SolveContext, register
 from gensynth.universe.functions import leaf_values, row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.rational import Evaluator, Values
@@ -170,6 +171,11 @@ class EnumerativeSearch:
             if n < self.budget.max_ops and len(self.bank.levels) <= n:
                 self._bank_level(n)
         return SearchResult(None, "exhausted", self.candidates, self.meter.elapsed())
+
+    def build_levels(self, n: int) -> None:
+        """Bank every level up to size ``n`` (raises OutOfBudget)."""
+        for k in range(len(self.bank.levels), n + 1):
+            self._bank_level(k)
 
     # --- budget -------------------------------------------------------------------
 
@@ -434,3 +440,23 @@ def _bank_tree(bank: "_Bank", gid: int) -> tuple:
 def tree_size(tree: tuple) -> int:
     """Number of operator nodes."""
     return 0 if len(tree) == 1 else 1 + sum(tree_size(c) for c in tree[1:])
+
+
+@register
+class Enumerative:
+    """Bottom-up search with observational equivalence and exact inverse lookups."""
+
+    name = "enumerative"
+    needs_model = False
+
+    def __init__(self, context: SolveContext) -> None:
+        self.grammar = context.grammar
+
+    def solve(self, problem: Problem, meter: Meter) -> Attempt:
+        from gensynth.universe.syntax import parse_prefix
+
+        search = EnumerativeSearch(self.grammar, problem.points, meter.budget, meter)
+        search.set_target(problem.target)
+        result = search.search()
+        tree = parse_prefix(result.prefix, self.grammar) if result.prefix else None
+        return Attempt(tree, result.status, exact_up_to=(result.n_ops - 1) if tree is not None else None)

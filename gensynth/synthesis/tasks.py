@@ -43,6 +43,40 @@ def random_program(grammar: Grammar, n_ops: int, rng: np.random.Generator) -> tu
     return draw(n_ops, int(rng.integers(0, counts[n_ops])))
 
 
+def beyond_rows(con, limit: int) -> list[tuple]:
+    """(task_id, prefix, -1) of the first ``limit`` tasks of ``tasks_beyond``, in hashed order."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks_beyond'").fetchone()[0]
+    if not exists:
+        raise GensynthError("This warehouse has no `tasks_beyond` table; create it with `gensynth beyond --tasks 200`.")
+    return con.execute("SELECT task_id, prefix, -1 FROM tasks_beyond ORDER BY hash(task_id), task_id LIMIT ?",
+                       [limit]).fetchall()
+
+
+def tasks_of_programs(rows: list[tuple], grammar: Grammar) -> list:
+    """Tasks of (id, prefix, function_id) rows: each program evaluated exactly on the whole grid."""
+    from gensynth.synthesis.solve import Task
+    from gensynth.universe.syntax import parse_prefix
+
+    if not rows:
+        return []
+    values = evaluate_trees([parse_prefix(r[1], grammar) for r in rows], grammar)
+    return [Task(int(r[0]), r[1], values.take(np.array([i])), int(r[2])) for i, r in enumerate(rows)]
+
+
+def offgrid_values(tasks: list, grammar: Grammar, points: np.ndarray) -> None:
+    """Fill each task's float64 values at the off-grid points, where it has a defining program."""
+    from gensynth.universe.syntax import evaluate_float, parse_prefix
+
+    for task in tasks:
+        if task.offgrid is None and task.prefix:
+            task.offgrid = evaluate_float(parse_prefix(task.prefix, grammar), grammar, points)
+
+
+def role_of(config) -> str:
+    """predictions.role of a solve run's tasks: the split's role, or test_beyond for tasks_beyond."""
+    return "test_beyond" if config.view == "tasks_beyond" else config.role
+
+
 def make_beyond_tasks(con, grammar: Grammar, n_tasks: int, seed: int = 0) -> int:
     """Draw up to ``n_tasks`` tasks of size max_ops + 1 into ``tasks_beyond``; return how many."""
     if n_tasks < 1:

@@ -1,0 +1,103 @@
+"""CLI commands of the synthesis stage: ``gensynth solve`` and ``gensynth beyond``.
+
+Flags, defaults and help of ``solve`` come from ``gensynth.synthesis.solve.SolveConfig``
+(one source: a field's docstring is its help). Only typer, numpy and the standard
+library load at import time, so ``gensynth --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gensynth.synthesis.solve import SolveConfig
+
+WarehouseOpt = typer.Option("--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb).")
+
+
+@lru_cache(maxsize=None)
+def _field_docs(cls) -> dict[str, str]:
+    """Attribute docstrings of a dataclass (the string literal after each field)."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SolveConfig)}
+
+
+def _opt(name: str, *flags: str) -> typer.models.OptionInfo:
+    """A typer option for SolveConfig field ``name``, its help from the field's docstring."""
+    return typer.Option(*(flags or (f"--{name.replace('_', '-')}",)), help=_field_docs(SolveConfig)[name])
+
+
+def _warehouse(path: Optional[Path]) -> Path:
+    from gensynth.warehouse import default_warehouse_path
+
+    return Path(path) if path is not None else default_warehouse_path()
+
+
+def solve_cmd(
+    method: Annotated[str, _opt("method", "--method", "-m")],
+    view: Annotated[Optional[str], _opt("view")] = None,
+    role: Annotated[str, _opt("role")] = _DEFAULTS["role"],
+    limit: Annotated[int, _opt("limit")] = _DEFAULTS["limit"],
+    budget_candidates: Annotated[int, _opt("budget_candidates")] = _DEFAULTS["budget_candidates"],
+    budget_seconds: Annotated[float, _opt("budget_seconds")] = _DEFAULTS["budget_seconds"],
+    max_ops: Annotated[int, _opt("max_ops")] = _DEFAULTS["max_ops"],
+    run: Annotated[Optional[str], _opt("parent_run", "--run")] = None,
+    samples: Annotated[int, _opt("samples")] = _DEFAULTS["samples"],
+    temperature: Annotated[float, _opt("temperature")] = _DEFAULTS["temperature"],
+    bank_ops: Annotated[int, _opt("bank_ops")] = _DEFAULTS["bank_ops"],
+    n_examples: Annotated[Optional[int], _opt("n_examples")] = None,
+    seed: Annotated[int, _opt("seed")] = _DEFAULTS["seed"],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    warehouse: Annotated[Optional[Path], WarehouseOpt] = None,
+) -> None:
+    """Run a synthesizer on a split's tasks (or tasks_beyond); results land in runs/predictions."""
+    from gensynth.errors import GensynthError
+    from gensynth.progress import console, summary_table
+    from gensynth.synthesis.solve import solve
+
+    if view is None:
+        raise GensynthError("Say which tasks to solve: --view split_NAME (with --role) or --view tasks_beyond.")
+    config = SolveConfig(method=method, view=view, role=role, limit=limit, budget_candidates=budget_candidates,
+                         budget_seconds=budget_seconds, max_ops=max_ops, samples=samples, temperature=temperature,
+                         bank_ops=bank_ops, parent_run=run, n_examples=n_examples, seed=seed)
+    out = solve(_warehouse(warehouse), config, quiet=quiet)
+    console.print(summary_table(f"gensynth solve ({method})", [
+        ("run", out["run_id"]), ("tasks", out["tasks"]), ("solved", out["solved"]),
+        ("solve rate", out["solve_rate"]), ("proven smallest", out["proven_smallest"]),
+        ("median seconds / task", out["median_seconds"]), ("median candidates / task", out["median_candidates"]),
+        ("results", f"{out['ingest']} {out['ingest_message']}")]))
+
+
+def beyond_cmd(
+    tasks: Annotated[int, typer.Option("--tasks", help="Number of tasks to draw.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
+    warehouse: Annotated[Optional[Path], WarehouseOpt] = None,
+) -> None:
+    """(Re)draw `tasks_beyond`: tasks one operator larger than the warehouse, function-disjoint from it."""
+    from gensynth.progress import console
+    from gensynth.synthesis.tasks import make_beyond_tasks
+    from gensynth.universe.grammar import grammar_from_meta
+    from gensynth.warehouse import open_warehouse
+
+    con = open_warehouse(_warehouse(warehouse), read_only=False)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        n = make_beyond_tasks(con, grammar_from_meta(con), tasks, seed)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    console.print(f"tasks_beyond: {n} tasks")
