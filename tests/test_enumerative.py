@@ -15,8 +15,8 @@ from gensynth.universe.programs import enumerate_programs
 from gensynth.errors import GensynthError
 from gensynth.universe.functions import evaluate_programs, row_hashes
 from gensynth.universe.grammar import load_grammar
-from gensynth.synthesis.budget import Meter
-from gensynth.synthesis.enumerative import Budget, EnumerativeSearch, exact_target, repair, solve_enumerative, tree_size
+from gensynth.synthesis.budget import Budget, Meter
+from gensynth.synthesis.enumerative import exact_target, solve_enumerative, tree_size
 from gensynth.universe.syntax import evaluate_trees, parse_prefix, to_prefix
 
 GRAMMARS = Path(__file__).parent / "grammars"
@@ -119,18 +119,3 @@ def test_non_rational_targets_are_reported():
     assert solve_enumerative(g, np.arange(64), target).status == "exhausted"
 
 
-def test_repair_fixes_a_near_miss_beyond_the_bank():
-    g = load_grammar()
-    points = np.arange(64)
-    target_tree = parse_prefix("+ * x / y 3 - * x x + y 2", g)  # 6 operators
-    target = exact_target(evaluate_trees([target_tree], g).flt[0])
-    search = EnumerativeSearch(g, points, Budget(seconds=1e9), Meter(Budget(seconds=1e9)))
-    search.set_target(target)
-    for n in range(3):
-        search._bank_level(n)
-    near_miss = parse_prefix("+ * x / y 3 - * x y + y 2", g)  # one leaf wrong
-    fixes = repair(near_miss, g, points, target, search.bank, 2)
-    assert fixes and all(consistent(to_prefix(f, g), evaluate_trees([target_tree], g).flt[0], g, points) for f in fixes)
-    assert min(tree_size(f) for f in fixes) == 6
-    wrong_shape = parse_prefix("x", g)
-    assert repair(wrong_shape, g, points, target, search.bank, 2) == []

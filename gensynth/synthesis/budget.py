@@ -102,6 +102,11 @@ class Meter:
             raise OutOfBudget("budget")
         self.candidates += rows
 
+    def charge_seconds(self, seconds: float) -> None:
+        """Charge work done earlier on this task's behalf (a cached bank level's build time)."""
+        self.started -= seconds
+        self.check_time()
+
     def settle(self, granted: int, used: int) -> None:
         """A batch of ``granted`` rows stopped at a hit after ``used`` rows: the rest is not charged."""
         if not 0 <= used <= granted:
