@@ -61,6 +61,8 @@ def solve_cmd(
     bank_ops: Annotated[int, _opt("bank_ops")] = _DEFAULTS["bank_ops"],
     n_examples: Annotated[Optional[int], _opt("n_examples")] = None,
     seed: Annotated[int, _opt("seed")] = _DEFAULTS["seed"],
+    tasks: Annotated[Optional[Path], _opt("tasks_file", "--tasks")] = None,
+    memory_gb: Annotated[float, _opt("memory_gb")] = _DEFAULTS["memory_gb"],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     warehouse: Annotated[Optional[Path], WarehouseOpt] = None,
 ) -> None:
@@ -69,11 +71,18 @@ def solve_cmd(
     from gensynth.progress import console, summary_table
     from gensynth.synthesis.solve import solve
 
-    if view is None:
-        raise GensynthError("Say which tasks to solve: --view split_NAME (with --role) or --view tasks_beyond.")
-    config = SolveConfig(method=method, view=view, role=role, limit=limit, budget_candidates=budget_candidates,
-                         budget_seconds=budget_seconds, max_ops=max_ops, samples=samples, temperature=temperature,
-                         bank_ops=bank_ops, parent_run=run, n_examples=n_examples, seed=seed)
+    from gensynth.synthesis.tasks import USER_VIEW
+
+    if tasks is not None and view not in (None, USER_VIEW):
+        raise GensynthError(f"--tasks FILE solves the file's targets (view '{USER_VIEW}'); drop --view {view}, or drop --tasks.")
+    if view is None and tasks is None:
+        raise GensynthError("Say which tasks to solve: --view split_NAME (with --role), --view tasks_beyond, "
+                            "--tasks FILE (targets of your own), or --view tasks (those stored before).")
+    config = SolveConfig(method=method, view=USER_VIEW if tasks is not None else view, role=role, limit=limit,
+                         budget_candidates=budget_candidates, budget_seconds=budget_seconds, max_ops=max_ops,
+                         samples=samples, temperature=temperature, bank_ops=bank_ops, parent_run=run,
+                         n_examples=n_examples, seed=seed, tasks_file=str(tasks) if tasks is not None else None,
+                         memory_gb=memory_gb)
     out = solve(_warehouse(warehouse), config, quiet=quiet)
     console.print(summary_table(f"gensynth solve ({method})", [
         ("run", out["run_id"]), ("tasks", out["tasks"]), ("solved", out["solved"]),
@@ -84,10 +93,11 @@ def solve_cmd(
 
 def beyond_cmd(
     tasks: Annotated[int, typer.Option("--tasks", help="Number of tasks to draw.")] = 200,
+    ops: Annotated[Optional[int], typer.Option("--ops", help="Operators per drawn program, up to 10 [default: the warehouse's max-ops + 1].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
     warehouse: Annotated[Optional[Path], WarehouseOpt] = None,
 ) -> None:
-    """(Re)draw `tasks_beyond`: tasks one operator larger than the warehouse, function-disjoint from it."""
+    """(Re)draw `tasks_beyond`: programs of N operators beyond the warehouse, function-disjoint from it."""
     from gensynth.progress import console
     from gensynth.synthesis.tasks import make_beyond_tasks
     from gensynth.universe.grammar import grammar_from_meta
@@ -96,7 +106,7 @@ def beyond_cmd(
     con = open_warehouse(_warehouse(warehouse), read_only=False)
     try:
         con.execute("BEGIN TRANSACTION")
-        n = make_beyond_tasks(con, grammar_from_meta(con), tasks, seed)
+        n = make_beyond_tasks(con, grammar_from_meta(con), tasks, seed, n_ops=ops)
         con.execute("COMMIT")
     finally:
         con.close()

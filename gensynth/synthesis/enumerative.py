@@ -52,6 +52,11 @@ __all__ = ["Budget", "DeductiveSearch", "SearchResult", "exact_target", "solve_e
 
 MEMORY_BYTES = 2.5e9  # default bank memory budget of one search
 LEFT, RIGHT = 0, 1  # where the banked sibling sits
+FILL_HITS = 4096  # a hole's lookup verifies at most this many banked programs (few care cells match many)
+
+
+def _identity(tree: tuple) -> tuple:
+    return tree
 
 
 @dataclass
@@ -83,13 +88,22 @@ class DeductiveSearch:
         self.ops = [(grammar.n_leaves + k, op) for k, op in enumerate(grammar.operators)]
         self.exact_up_to: int | None = None
         self.complete = True
+        self.outer = _identity  # wraps a found subprogram into the whole program (hole filling)
+        self.deep = True  # deduction along spines (False: meet in the middle only)
 
     # --- the size loop --------------------------------------------------------------
 
-    def solve(self, target: Values) -> SearchResult:
-        """Smallest program equal to ``target`` (exact, one row, defined at every shown point)."""
+    def start(self, target: Values) -> None:
+        """Set the target (exact, one row, defined at every shown point); bank level 0."""
         self.target = target
         self.t_res = field.residues(target)
+        if self.paid == 0:
+            self.paid = self.bank.charge(0, 0, self.meter)
+
+    def solve(self, target: Values) -> SearchResult:
+        """Smallest program equal to ``target`` (exact, one row, defined at every shown point)."""
+        self.start(target)
+        self.outer, self.deep = _identity, True
         try:
             for n in range(self.meter.budget.max_ops + 1):
                 self._plan(n)
@@ -163,10 +177,42 @@ class DeductiveSearch:
 
         return 1.0 if n <= K else cost(n)
 
+    def bank_up_to(self, k: int) -> None:
+        """Make bank levels up to size k available (built or charged), within the memory budget."""
+        while self.K < k:
+            nxt = self.K + 1
+            residues = nxt < len(self.bank.levels) and self.bank.levels[nxt].res is not None or \
+                nxt >= len(self.bank.levels) and self.R == self.K and self.bank.fits(nxt, residues=True)
+            if not residues:
+                return
+            self.paid = self.bank.charge(nxt, self.paid, self.meter)
+
+    def fill(self, rows: np.ndarray, care: np.ndarray, max_m: int, outer, deep: bool) -> tuple | None:
+        """A program for a hole: a subprogram of at most ``max_m`` operators with these values on the care cells
+        such that ``outer(subprogram)`` equals the target exactly; None if there is none that this search reaches.
+
+        Sizes up to the bank by one lookup, larger ones by meet in the middle (and spines if ``deep``).
+        """
+        self.outer, self.deep = outer, deep
+        try:
+            if max_m >= 0:
+                q, gid = self.bank.find_all(self._keys(rows, care), care, min(max_m, self.K))
+                self.meter.spend(1)
+                trees = [self.outer(self.bank.tree(int(g))) for g in gid[:FILL_HITS]]
+                ok = self._verify(trees)
+                if ok.any():
+                    return trees[int(np.argmax(ok))]
+            for m in range(self.K + 1, max_m + 1):
+                self.trail, self.seen = [None], {}
+                self._expand(State(rows, care, m, 0))
+        except Found as hit:
+            return hit.tree
+        finally:
+            self.outer, self.deep = _identity, True
+        return None
+
     def _plan(self, n: int) -> None:
         """Bank more levels while that is cheaper (in candidates) for settling size n, within memory."""
-        if self.paid == 0:
-            self.paid = self.bank.charge(0, 0, self.meter)
         while n > self.K:
             nxt, levels = self.K + 1, self.bank.levels
             if nxt < len(levels):
@@ -226,6 +272,9 @@ class DeductiveSearch:
                 self._terminal(state, sym, op, pos, s, u)
         for sym, op, pos, s, u in moves:
             if u > limit:
+                if not self.deep:
+                    self.complete = False
+                    continue
                 self._deeper(state, sym, op, pos, s, u)
 
     def _blocks(self, n_rows: int, n_side: int):
@@ -382,7 +431,7 @@ class DeductiveSearch:
             node = self._node(psym, ppos, ps, int(pa[f]), node)
             f = int(rows[f])
             trail = parent
-        return node
+        return self.outer(node)
 
     def _node(self, sym: int, pos: int, s, a: int, child: tuple) -> tuple:
         if s is None:

@@ -42,6 +42,16 @@ def run_grammar(run_dir: Path) -> Grammar:
     return parse_grammar(tomllib.loads(text), text, str(src))
 
 
+def preorder(tree: tuple) -> list[int]:
+    """Symbols of a tree in prefix (token) order."""
+    out, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        out.append(int(node[0]))
+        stack.extend(reversed(node[1:]))
+    return out
+
+
 class Proposer:
     """A trained run's model, ready to sample and score programs for the synthesizers."""
 
@@ -91,27 +101,30 @@ class Proposer:
                 trees.append(None)
         return trees[:n], logprob[0][:n]
 
-    def next_token_logprobs(self, outputs: np.ndarray, shown: np.ndarray, prefixes: list[list[int]]) -> np.ndarray:
-        """log P(next symbol | examples, prefix) for each prefix of grammar symbol ids: (len(prefixes), n_symbols)."""
+    def token_logprobs(self, outputs: np.ndarray, shown: np.ndarray, trees: list[tuple]) -> list[np.ndarray]:
+        """log P(token | examples, tokens before it) of each tree's prefix tokens (teacher forcing, one forward pass)."""
         import torch
 
-        if not prefixes:
-            return np.zeros((0, len(self.grammar.symbols)))
-        width = min(max(len(p) for p in prefixes) + 1, self.max_len)
-        tokens = np.zeros((len(prefixes), width), np.int64)
-        last = np.zeros(len(prefixes), np.int64)
-        for i, p in enumerate(prefixes):
-            p = p[: width - 1]
+        if not trees:
+            return []
+        seqs = [[sym + N_SPECIAL for sym in preorder(tree)] for tree in trees]
+        width = min(max(len(q) for q in seqs) + 1, self.max_len)
+        tokens = np.zeros((len(seqs), width), np.int64)  # BOS, symbols..., PAD
+        for i, q in enumerate(seqs):
+            q = q[: width - 1]
             tokens[i, 0] = BOS
-            tokens[i, 1: 1 + len(p)] = np.asarray(p, np.int64) + N_SPECIAL
-            last[i] = len(p)
+            tokens[i, 1: 1 + len(q)] = q
         values, mask = self._inputs(outputs, shown)
         with torch.no_grad():
-            v = torch.from_numpy(values).expand(len(prefixes), -1)
-            m = torch.from_numpy(mask).expand(len(prefixes), -1)
-            logits = self.model(v, m, torch.from_numpy(tokens))  # (B, T, V)
-            step = logits[torch.arange(len(prefixes)), torch.from_numpy(last)][:, N_SPECIAL:]  # (B, n_symbols)
-            return torch.log_softmax(step.float(), dim=-1).numpy().astype(np.float64)
+            v = torch.from_numpy(values).expand(len(seqs), -1)
+            m = torch.from_numpy(mask).expand(len(seqs), -1)
+            logits = self.model(v, m, torch.from_numpy(tokens))  # (B, T, V): position t predicts token t + 1
+            logp = torch.log_softmax(logits.float(), dim=-1).numpy()
+        out = []
+        for i, q in enumerate(seqs):
+            n = min(len(q), width - 1)
+            out.append(np.array([logp[i, t, tokens[i, t + 1]] for t in range(n)], np.float64))
+        return out
 
 
 def load_proposer(warehouse_runs: Path, run_id: str, seed: int, temperature: float) -> Proposer:

@@ -42,7 +42,7 @@ class SolveConfig:
     method: str
     """Synthesizer, by registered name (--method): enumerative, sample_verify, hybrid, ..."""
     view: str
-    """Split view whose role supplies the tasks (--view split_NAME), or tasks_beyond."""
+    """Split view whose role supplies the tasks (--view split_NAME), tasks_beyond, or tasks (the stored user tasks)."""
     role: str = "test_ood"
     """Role of the view to solve (--role; ignored for tasks_beyond)."""
     limit: int = 100
@@ -65,6 +65,10 @@ class SolveConfig:
     """Grid points shown per task (--n-examples); None: all."""
     seed: int = 0
     """Seed of sampling and of the shown points (--seed)."""
+    tasks_file: str | None = None
+    """File of targets to store in `tasks` and solve (--tasks FILE): formulas one per line, or a CSV/Parquet of values."""
+    memory_gb: float = 2.5
+    """Memory budget of one search's bank in GB (--memory-gb): bounds how many program sizes are banked."""
 
     def validate(self) -> None:
         """Refuse bad flags with one message naming each."""
@@ -86,6 +90,8 @@ class SolveConfig:
             problems.append(f"--samples must be >= 1 (got {self.samples})")
         if self.temperature < 0:
             problems.append(f"--temperature must be >= 0 (got {self.temperature})")
+        if self.memory_gb <= 0:
+            problems.append(f"--memory-gb must be > 0 (got {self.memory_gb})")
         if self.n_examples is not None and self.n_examples < 1:
             problems.append(f"--n-examples must be >= 1 (got {self.n_examples})")
         if self.method in names and self.needs_model and not self.parent_run:
@@ -118,6 +124,8 @@ class Task:
     """functions.function_id for tasks of a split (seeds the shown points), else -1."""
     offgrid: np.ndarray | None = None
     """float64 values at the run's off-grid points, when the task has a formula; None otherwise."""
+    formula: str = ""
+    """The formula of a user task ('' otherwise)."""
 
     @property
     def outputs(self) -> np.ndarray:
@@ -131,6 +139,11 @@ def read_tasks(con, config: SolveConfig, grammar) -> list[Task]:
 
     if config.view == BEYOND_VIEW:
         rows = task_tables.beyond_rows(con, config.limit)
+    elif config.view == task_tables.USER_VIEW:
+        from gensynth.synthesis.task_files import user_tasks
+
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        return user_tasks(con, grammar, version, limit=config.limit)
     else:
         from gensynth.learning.snapshot import check_split
 
@@ -187,6 +200,8 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False, tasks: list
 
     config.validate()
     warehouse = Path(warehouse)
+    if config.tasks_file and tasks is None:
+        tasks = store_user_tasks(warehouse, Path(config.tasks_file))[: config.limit]
     con = connect_retrying(warehouse, read_only=True)
     try:
         check_schema_version(con, warehouse)
@@ -218,6 +233,29 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False, tasks: list
     from gensynth.synthesis.runs import store_run
 
     return store_run(warehouse, config, grammar, tasks, outcomes, data_version, started, model, shared_seconds)
+
+
+def store_user_tasks(warehouse: Path, path: Path) -> list[Task]:
+    """Read a task file (refusing it whole on any bad line), store it in `tasks`, return its tasks in file order."""
+    from gensynth.results.ingest import connect_retrying
+    from gensynth.synthesis.task_files import read_task_file, store_tasks, user_tasks
+    from gensynth.universe.grammar import grammar_from_meta
+    from gensynth.warehouse import check_schema_version
+
+    con = connect_retrying(warehouse, read_only=True)
+    try:
+        check_schema_version(con, warehouse)
+        grammar = grammar_from_meta(con)
+    finally:
+        con.close()
+    parsed = read_task_file(path, grammar)  # before anything is written
+    con = connect_retrying(warehouse, read_only=False)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        ids = store_tasks(con, path, parsed, version)
+        return user_tasks(con, grammar, version, ids=ids)
+    finally:
+        con.close()
 
 
 def effective_budget(config: SolveConfig) -> int:
