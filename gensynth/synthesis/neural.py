@@ -71,12 +71,17 @@ class Proposer:
         self.model = PBELitModule.load_from_checkpoint(run_dir / state["checkpoint_path"], map_location="cpu").model.eval()
         self.max_len = int(self.model.config.max_len)
         self.arity = torch.tensor([-1] * N_SPECIAL + list(self.grammar.arities))
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.temperature = temperature
         row = run_row(run_dir)
         self.size, self.n_params = str(row["size"]), int(row["n_params"])
         self.config = _read_json(run_dir / "config.json")
         self.load_seconds = time.perf_counter() - started
+
+    def reseed(self, task_id: int) -> None:
+        """Sampling depends on the run's seed and the task only, not on the tasks before it."""
+        self.generator.manual_seed(int(self.seed) * 1_000_003 + int(task_id))
 
     @staticmethod
     def _inputs(outputs: np.ndarray, shown: np.ndarray):

@@ -23,6 +23,8 @@ def sample_and_verify(model, problem: Problem, meter: Meter, samples: int) -> tu
     drawn: list[tuple] = []
     scores: list[float] = []
     done = 0
+    if hasattr(model, "reseed"):
+        model.reseed(problem.task_id)
     while done < samples:
         n = meter.grant(min(SAMPLE_BATCH, samples - done))
         trees, logprob = model.sample(problem.outputs, problem.shown, n)
