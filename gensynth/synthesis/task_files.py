@@ -115,24 +115,41 @@ def _read_values(path: Path, grammar: Grammar) -> list[UserTask]:
                             f"variable ({', '.join(grammar.variables)}), 'value' and optionally 'name'.")
     col = {c: columns.index(c) for c in columns}
     point_of = {tuple(p): i for i, p in enumerate(grammar.grid_points)}
+    axes = [sorted({p[k] for p in grammar.grid_points}) for k in range(len(grammar.variables))]
     found: dict[str, dict[int, Fraction | None]] = {}
     for r, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
         where = f"{path}, {'line' if path.suffix.lower() == '.csv' else 'row'} {r}"
-        coords = tuple(_rational(row[col[v.lower()]], f"{where}, column {v}") for v in grammar.variables)
-        if any(c is None for c in coords) or coords not in point_of:
-            raise GensynthError(f"{where}: ({', '.join(map(str, row[:len(coords)]))}) is not a point of the grammar's grid; "
+        cells = [row[col[v.lower()]] for v in grammar.variables]
+        coords = tuple(_on_axis(_rational(c, f"{where}, column {v}"), axis) for c, v, axis in zip(cells, grammar.variables, axes))
+        if coords not in point_of:
+            raise GensynthError(f"{where}: ({', '.join(map(str, cells))}) is not a point of the grammar's grid; "
                                 f"values are given at grid points only. Nothing was stored.")
         name = str(row[col["name"]]) if "name" in col and row[col["name"]] is not None else "values"
-        cells = found.setdefault(name, {})
+        given = found.setdefault(name, {})
         p = point_of[coords]
-        if p in cells:
+        if p in given:
             raise GensynthError(f"{where}: task {name!r} gives grid point {coords} twice. Nothing was stored.")
-        cells[p] = _rational(row[col["value"]], f"{where}, column value")
+        given[p] = _rational(row[col["value"]], f"{where}, column value")
     return [UserTask(name, None, None, _values_row(cells, grammar, f"{path}: task {name!r}")) for name, cells in found.items()]
 
 
+def _on_axis(value: Fraction | None, axis: list[Fraction]) -> Fraction | None:
+    """The grid coordinate a cell names: equal to it, or to its float64 value (coordinates written as floats)."""
+    if value is None:
+        return None
+    for a in axis:
+        if a == value or float(a) == float(value):
+            return a
+    return value
+
+
 def _rational(cell, where: str) -> Fraction | None:
-    """A cell as an exact rational (None: undefined); floats are the simplest rational that rounds to them."""
+    """A cell as an exact rational (None: undefined).
+
+    A float, or a decimal with more than 6 places, stands for the simplest rational that
+    rounds to the same float64 (0.14285714285714285 is 1/7); other texts are exact
+    (0.1 is 1/10, 1/3 is 1/3).
+    """
     if cell is None:
         return None
     if isinstance(cell, (int, np.integer)):
@@ -146,10 +163,15 @@ def _rational(cell, where: str) -> Fraction | None:
     if text == "" or text.lower() in ("nan", "null", "none", "undefined"):
         return None
     try:
-        return Fraction(text)
+        value = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise GensynthError(f"{where}: {text!r} is not a number (write e.g. 3, -0.5, 1/3, or leave it empty where "
                             f"undefined). Nothing was stored.") from None
+    if "/" not in text and value.denominator > 10**6:
+        simple = value.limit_denominator(10**12)
+        if float(simple) == float(value):
+            return simple
+    return value
 
 
 def _values_row(cells: dict[int, Fraction | None], grammar: Grammar, where: str) -> Values:
