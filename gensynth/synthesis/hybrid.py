@@ -8,10 +8,10 @@
    subprogram must take. A sketch's score is the model's log-probability of the tokens
    outside the hole (teacher forcing, one forward pass over all samples); sketches are
    tried best first.
-3. **Filling.** First every sketch's hole is looked up in the bank (programs up to
-   ``--bank-ops`` operators: one candidate per sketch), then, best first, holes are
-   filled by meet in the middle (programs up to twice the bank size), every fill
-   verified exactly as a whole program.
+3. **Filling.** The bank grows one program size at a time up to ``--bank-ops``; at each
+   size every sketch's hole is looked up in it (one candidate per sketch), then the
+   best ``MITM_HOLES`` holes are filled by meet in the middle (programs up to twice the
+   bank size), every fill verified exactly as a whole program.
 4. **Search.** What is left of the budget goes to the enumerative search, which reuses
    the bank levels already charged to the task.
 
@@ -30,6 +30,8 @@ from gensynth.synthesis.enumerative import MEMORY_BYTES, DeductiveSearch, solve_
 from gensynth.synthesis.field import P
 from gensynth.synthesis.methods import Attempt, Problem, SolveContext, register
 from gensynth.synthesis.sample_verify import sample_and_verify
+
+MITM_HOLES = 16  # per bank size, the best sketches whose holes are also filled by meet in the middle
 
 
 def subtrees(tree: tuple, path: tuple = ()):
@@ -128,18 +130,30 @@ class Hybrid:
             return self._attempt(result)
         search = DeductiveSearch(self.grammar, problem.points, meter, self.memory_bytes)
         search.start(target)
-        search.bank_up_to(min(self.config.bank_ops, meter.budget.max_ops))
-        for deep in (False, True):  # holes by lookup first (one candidate each), then by meet in the middle
-            for tree, path, req, care in self._sketches(problem, search, samples, meter):
-                hole = size(tree) - size(_at(tree, path))
-                max_m = meter.budget.max_ops - hole
-                limit = min(max_m, search.K) if not deep else min(max_m, 2 * search.K + 1)
-                if deep and limit <= search.K:
-                    continue
-                fill = search.fill(req[None, :], care, limit, lambda sub, t=tree, p=path: replace(t, p, sub), deep=False)
-                if fill is not None:
-                    return Attempt(fill, "solved", how="sketch")
+        sketches = None
+        for k in range(min(self.config.bank_ops, meter.budget.max_ops) + 1):  # the bank grows one size at a time
+            search.bank_up_to(k)
+            if search.K < k:
+                break  # memory budget
+            sketches = sketches if sketches is not None else self._rank(problem, search, samples, meter)
+            fill = self._fill(search, sketches, meter.budget.max_ops, deep=False) or \
+                (k >= 1 and self._fill(search, sketches[:MITM_HOLES], meter.budget.max_ops, deep=True))
+            if fill:
+                return Attempt(fill, "solved", how="sketch")
         return self._attempt(search.solve(target))
+
+    @staticmethod
+    def _fill(search: DeductiveSearch, sketches, max_ops: int, deep: bool) -> tuple | None:
+        """The first sketch, best first, whose hole the bank (or meet in the middle, if ``deep``) fills."""
+        for tree, path, req, care in sketches:
+            max_m = max_ops - (size(tree) - size(_at(tree, path)))
+            limit = min(max_m, 2 * search.K + 1 if deep else search.K)
+            if deep and limit <= search.K:
+                continue
+            fill = search.fill(req[None, :], care, limit, lambda sub, t=tree, p=path: replace(t, p, sub), deep=False)
+            if fill is not None:
+                return fill
+        return None
 
     def _attempt(self, result) -> Attempt:
         from gensynth.universe.syntax import parse_prefix
@@ -147,13 +161,8 @@ class Hybrid:
         tree = parse_prefix(result.prefix, self.grammar) if result.prefix else None
         return Attempt(tree, result.status, exact_up_to=result.exact_up_to, how=f"enumerative {result.how}".strip())
 
-    def _sketches(self, problem: Problem, search: DeductiveSearch, samples: list[tuple], meter: Meter):
-        """(sample, hole path, requirement, care) best first by the model's log-probability outside the hole."""
-        if not hasattr(search, "_sketch_cache"):
-            search._sketch_cache = self._rank(problem, search, samples, meter)
-        return search._sketch_cache
-
     def _rank(self, problem: Problem, search: DeductiveSearch, samples: list[tuple], meter: Meter):
+        """(sample, hole path, requirement, care) best first by the model's log-probability outside the hole."""
         from gensynth.universe.syntax import evaluate_trees
 
         distinct = list(dict.fromkeys(samples))
