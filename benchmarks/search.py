@@ -247,6 +247,8 @@ def peers(warehouse: Optional[Path] = None, ops: str = "5,6,7,8", tasks: int = 2
 @app.command()
 def hybrid(run: str = typer.Option(..., help="A finished training run of the warehouse (its model guides the hybrid)."),
            warehouse: Path = typer.Option(..., help="The warehouse the run was trained on (max-ops 3)."),
+           control: Optional[str] = typer.Option(None, help="A run whose model is untrained (e.g. 1 step): the same hybrid "
+                                                           "guided by a model that knows nothing, as a control."),
            ops: str = "5,6,7,8", tasks: int = 25, seconds: float = 60.0, candidates: int = 50_000_000,
            samples: int = 32, seed: int = 0, out: Path = ROOT / "reports" / "search") -> None:
     """Hybrid vs enumerative at equal budgets (one accounting) on the same tasks."""
@@ -263,22 +265,74 @@ def hybrid(run: str = typer.Option(..., help="A finished training run of the war
     info = _header(out)
     with tempfile.TemporaryDirectory() as tmp:
         grammar, by_n, _, _ = warehouse_tasks(warehouse, _ops(ops), tasks, seed, tmp)
-    t = time.perf_counter()
-    model = load_proposer(runs_root(warehouse), run, seed, 1.0)
-    load_s = time.perf_counter() - t
+    import models.lit  # noqa: F401 - import torch and Lightning before timing the loads: shared by both models
+
     config = SolveConfig(method="hybrid", view="tasks_beyond", samples=samples, parent_run=run)
-    methods = {"enumerative": Enumerative(SolveContext(config, grammar)), "hybrid": Hybrid(SolveContext(config, grammar, model))}
-    result = {"machine": info, "run": run, "model_size": model.size, "n_params": model.n_params, "load_seconds": load_s,
-              "samples": samples, "sizes": {}}
+    methods, load = {"enumerative": Enumerative(SolveContext(config, grammar))}, {}
+    for name, run_id in (("hybrid", run), ("hybrid_control", control)):
+        if run_id:
+            t = time.perf_counter()
+            model = load_proposer(runs_root(warehouse), run_id, seed, 1.0)
+            load[name] = time.perf_counter() - t
+            methods[name] = Hybrid(SolveContext(config, grammar, model))
+    result = {"machine": info, "run": run, "control": control, "load_seconds": load, "samples": samples, "sizes": {},
+              "models": {n: {"size": m.model.size, "n_params": m.model.n_params} for n, m in methods.items() if n != "enumerative"}}
     for k, task_list in by_n.items():
         entry = {}
         for name, method in methods.items():
-            share = load_s / (len(task_list) * len(by_n)) if name == "hybrid" else 0.0  # model loading, in equal shares
+            share = load.get(name, 0.0) / (len(task_list) * len(by_n))  # model loading, in equal shares
             entry[name] = run_method(method, grammar, task_list, seconds, candidates, share)
             entry[name + "_summary"] = summary(entry[name])
         result["sizes"][k] = entry
         print(f"N={k}: " + "; ".join(f"{m} {json.dumps(entry[m + '_summary'])}" for m in methods), flush=True)
     (out / "hybrid.json").write_text(json.dumps(result, indent=1))
+
+
+BUDGETS = (300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 10_000_000)
+SECONDS = (0.03, 0.1, 0.3, 1, 3, 10, 60)
+
+
+def _curve(rows: list[dict], key: str, limits) -> list[str]:
+    """Solve rate within each limit (a task counts where it was solved with at most that much spent)."""
+    spent = [r[key] for r in rows if r["solved"]]
+    return [f"{sum(x <= b for x in spent) / max(len(rows), 1):.0%}" for b in limits]
+
+
+@app.command()
+def report(out: Path = ROOT / "reports" / "search") -> None:
+    """Markdown tables from the JSON files of floors, peers and hybrid."""
+    lines = []
+    if (out / "floors.json").exists():
+        d = json.loads((out / "floors.json").read_text())
+        lines += ["| operators (as drawn) | tasks | enumerative solved | median s (solved) | mean s | median candidates |"
+                  " proven smallest | today (464b3ba): solved, median s |", "|" + " --- |" * 8]
+        for k, e in d["sizes"].items():
+            s, b = e["enumerative_summary"], e.get("baseline_summary")
+            base = f"{b['solve_rate']:.0%} of {b['tasks']} ({b['median_s_solved'] or 0:.2f} s)" if b else "–"
+            lines.append(f"| {k} | {s['tasks']} | {s['solve_rate']:.0%} | {s['median_s_solved']:.3f} | {s['mean_s']:.3f} | "
+                         f"{s['median_candidates_solved']:,.0f} | {s['proven_smallest']:.0%} | {base} |")
+        lines.append(f"\npeak RSS {d['peak_rss_gb']:.2f} GB; {d['seconds']:.0f} s per task; load {d['machine'].get('load average (1/5/15 min)')}\n")
+    if (out / "peers.json").exists():
+        d = json.loads((out / "peers.json").read_text())
+        lines += [f"| operators | tasks | gplearn solved per run ({d['seeds']} seeds) | any seed | median s/run | "
+                  "enumerative solved | enumerative median s |", "|" + " --- |" * 7]
+        for k, e in d["sizes"].items():
+            s = e["enumerative_summary"]
+            lines.append(f"| {k} | {s['tasks']} | {e['gplearn_solve_rate_per_run']:.0%} | {e['gplearn_any_seed']:.0%} | "
+                         f"{e['gplearn_median_s']:.2f} | {s['solve_rate']:.0%} | {s['median_s_solved']:.3f} |")
+        lines.append(f"\ngplearn: population {d['population']}, generations {d['generations']}\n")
+    if (out / "hybrid.json").exists():
+        d = json.loads((out / "hybrid.json").read_text())
+        names = [m for m in ("enumerative", "hybrid", "hybrid_control") if m in next(iter(d["sizes"].values()))]
+        for key, limits, unit in (("candidates", BUDGETS, "candidates"), ("seconds", SECONDS, "seconds")):
+            lines += [f"| operators | method | " + " | ".join(f"≤ {b:,} {unit}" for b in limits) + " |",
+                      "|" + " --- |" * (len(limits) + 2)]
+            for k, e in d["sizes"].items():
+                for m in names:
+                    lines.append(f"| {k} | {m} | " + " | ".join(_curve(e[m], key, limits)) + " |")
+            lines.append("")
+    print("\n".join(lines))
+    (out / "tables.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

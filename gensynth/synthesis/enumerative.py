@@ -211,6 +211,32 @@ class DeductiveSearch:
             self.outer, self.deep = _identity, True
         return None
 
+    def lookup_many(self, rows: np.ndarray, cares: np.ndarray, limits: np.ndarray, outers: list) -> tuple | None:
+        """Holes at once: the first i (in order) with a banked program of size <= limits[i] matching rows[i] on
+        cares[i] such that outers[i](program) equals the target; one candidate per hole, up to that one."""
+        granted = self.meter.grant(len(rows))
+        hits_q, hits_g = [], []
+        patterns, inverse = np.unique(cares[:granted], axis=0, return_inverse=True)
+        for k, care in enumerate(patterns):
+            idx = np.flatnonzero(inverse.ravel() == k)
+            q, gid = self.bank.find_all(self._keys(rows[idx], care), care, self.K)
+            ok = self.bank.level_of(gid) <= limits[idx[q]]
+            hits_q.append(idx[q[ok]])
+            hits_g.append(gid[ok])
+        q, gid = np.concatenate(hits_q), np.concatenate(hits_g)
+        order = np.argsort(q, kind="stable")
+        q, gid = q[order][:FILL_HITS], gid[order][:FILL_HITS]
+        for lo in range(0, len(q), 256):
+            trees = [outers[int(i)](self.bank.tree(int(g))) for i, g in zip(q[lo:lo + 256], gid[lo:lo + 256])]
+            ok = self._verify(trees)
+            if ok.any():
+                k = int(np.argmax(ok))
+                self.meter.settle(granted, int(q[lo + k]) + 1)
+                return trees[k]
+        if granted < len(rows):
+            raise OutOfBudget("budget")
+        return None
+
     def _plan(self, n: int) -> None:
         """Bank more levels while that is cheaper (in candidates) for settling size n, within memory."""
         while n > self.K:

@@ -136,11 +136,21 @@ class Hybrid:
             if search.K < k:
                 break  # memory budget
             sketches = sketches if sketches is not None else self._rank(problem, search, samples, meter)
-            fill = self._fill(search, sketches, meter.budget.max_ops, deep=False) or \
-                (k >= 1 and self._fill(search, sketches[:MITM_HOLES], meter.budget.max_ops, deep=True))
+            fill = self._lookups(search, sketches, meter.budget.max_ops) if sketches else None
+            if fill is None and k >= 1:
+                fill = self._fill(search, sketches[:MITM_HOLES], meter.budget.max_ops, deep=True)
             if fill:
                 return Attempt(fill, "solved", how="sketch")
         return self._attempt(search.solve(target))
+
+    @staticmethod
+    def _lookups(search: DeductiveSearch, sketches, max_ops: int) -> tuple | None:
+        """Every sketch's hole looked up in the bank at once; the best sketch that a banked program fills."""
+        rows = np.stack([req for _, _, req, _ in sketches])
+        cares = np.stack([care for _, _, _, care in sketches])
+        limits = np.array([max_ops - (size(t) - size(_at(t, p))) for t, p, _, _ in sketches])
+        outers = [lambda sub, t=t, p=p: replace(t, p, sub) for t, p, _, _ in sketches]
+        return search.lookup_many(rows, cares, limits, outers)
 
     @staticmethod
     def _fill(search: DeductiveSearch, sketches, max_ops: int, deep: bool) -> tuple | None:
