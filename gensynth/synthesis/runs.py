@@ -41,7 +41,6 @@ def store_run(warehouse: Path, config, grammar, tasks, outcomes, data_version: s
     from gensynth.learning.predictions import offgrid_points
     from gensynth.learning.train import new_run_id
     from gensynth.results.ingest import INGEST_TIMEOUT_S, ingest_run, runs_root, write_results
-    from gensynth.synthesis.solve import accounting, effective_budget
     from gensynth.synthesis.tasks import offgrid_values, role_of
     from gensynth.universe.syntax import to_prefix
     from gensynth.version import code_version
@@ -119,3 +118,28 @@ def write_parquet(columns: dict, path: Path) -> None:
         con.execute(f"COPY (SELECT * FROM cols) TO '{path_s}' (FORMAT parquet)")
     finally:
         con.close()
+
+
+def effective_budget(config: SolveConfig) -> int:
+    """The most candidates any task of the run could be charged (runs.config.budget).
+
+    --budget-candidates, or less for a method that declares ``max_candidates(config)``
+    (sample_verify evaluates at most --samples candidates).
+    """
+    from gensynth.synthesis.methods import get_method
+
+    cap = getattr(get_method(config.method), "max_candidates", None)
+    return min(config.budget_candidates, int(cap(config))) if cap is not None else config.budget_candidates
+
+
+def accounting(config: SolveConfig, shared_seconds: float, n_tasks: int) -> dict:
+    """How candidates and seconds were counted (runs.config.accounting), the same for every method."""
+    return {
+        "candidates": "every candidate evaluated on the examples counts once (model samples included, duplicates "
+                      "included); a batch is charged up to its first hit",
+        "seconds": "wall time from the task's start, model sampling and search included, plus an equal share of "
+                   "the run's shared work",
+        "shared_seconds": round(shared_seconds, 4),
+        "shared_seconds_per_task": round(shared_seconds / max(n_tasks, 1), 6),
+        "shared_work": "loading the parent model" if config.parent_run else "none",
+    }

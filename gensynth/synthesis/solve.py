@@ -29,8 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.synthesis import tasks as task_tables
 from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
+from gensynth.synthesis.tasks import Task
 from gensynth.universe.rational import Values
+
+__all__ = ["SolveConfig", "Task", "read_tasks", "solve", "solve_task", "problem_of"]
 
 BEYOND_VIEW = "tasks_beyond"
 
@@ -110,33 +114,8 @@ class SolveConfig:
         return Budget(self.budget_candidates, self.budget_seconds, self.max_ops)
 
 
-@dataclass
-class Task:
-    """One synthesis task: its exact values on the whole grid and where they came from."""
-
-    program_id: int
-    """predictions.program_id: the program (split roles) or task id (tasks_beyond, tasks)."""
-    prefix: str
-    """The program that defined the task ('' for a task given by values)."""
-    exact: Values
-    """Exact values at every grid point, one row (den == 0 where undefined)."""
-    function_id: int = -1
-    """functions.function_id for tasks of a split (seeds the shown points), else -1."""
-    offgrid: np.ndarray | None = None
-    """float64 values at the run's off-grid points, when the task has a formula; None otherwise."""
-    formula: str = ""
-    """The formula of a user task ('' otherwise)."""
-
-    @property
-    def outputs(self) -> np.ndarray:
-        """float64 values on the grid, NaN where undefined."""
-        return self.exact.flt[0]
-
-
 def read_tasks(con, config: SolveConfig, grammar) -> list[Task]:
     """The first ``limit`` tasks of the view (or role), in hashed (unbiased, fixed) order."""
-    from gensynth.synthesis import tasks as task_tables
-
     if config.view == BEYOND_VIEW:
         rows = task_tables.beyond_rows(con, config.limit)
     elif config.view == task_tables.USER_VIEW:
@@ -256,28 +235,3 @@ def store_user_tasks(warehouse: Path, path: Path) -> list[Task]:
         return user_tasks(con, grammar, version, ids=ids)
     finally:
         con.close()
-
-
-def effective_budget(config: SolveConfig) -> int:
-    """The most candidates any task of the run could be charged (runs.config.budget).
-
-    --budget-candidates, or less for a method that declares ``max_candidates(config)``
-    (sample_verify evaluates at most --samples candidates).
-    """
-    from gensynth.synthesis.methods import get_method
-
-    cap = getattr(get_method(config.method), "max_candidates", None)
-    return min(config.budget_candidates, int(cap(config))) if cap is not None else config.budget_candidates
-
-
-def accounting(config: SolveConfig, shared_seconds: float, n_tasks: int) -> dict:
-    """How candidates and seconds were counted (runs.config.accounting), the same for every method."""
-    return {
-        "candidates": "every candidate evaluated on the examples counts once (model samples included, duplicates "
-                      "included); a batch is charged up to its first hit",
-        "seconds": "wall time from the task's start, model sampling and search included, plus an equal share of "
-                   "the run's shared work",
-        "shared_seconds": round(shared_seconds, 4),
-        "shared_seconds_per_task": round(shared_seconds / max(n_tasks, 1), 6),
-        "shared_work": "loading the parent model" if config.parent_run else "none",
-    }

@@ -232,7 +232,7 @@ def store_tasks(con, path: Path, tasks: list[UserTask], data_version: str) -> li
 
 def user_tasks(con, grammar: Grammar, data_version: str, ids: list[int] | None = None, limit: int | None = None) -> list:
     """Tasks of ``tasks`` for the current universe (the given ids, or all in hashed order)."""
-    from gensynth.synthesis.solve import Task
+    from gensynth.synthesis.tasks import Task
 
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks'").fetchone()[0]
     if not exists:

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from gensynth.errors import GensynthError
@@ -23,6 +25,30 @@ from gensynth.universe.grammar import Grammar
 from gensynth.universe.programs import count_programs
 from gensynth.universe.rational import Evaluator, Values
 from gensynth.warehouse import run_sql
+
+@dataclass
+class Task:
+    """One synthesis task: its exact values on the whole grid and where they came from."""
+
+    program_id: int
+    """predictions.program_id: the program (split roles) or task id (tasks_beyond, tasks)."""
+    prefix: str
+    """The program that defined the task ('' for a task given by values)."""
+    exact: Values
+    """Exact values at every grid point, one row (den == 0 where undefined)."""
+    function_id: int = -1
+    """functions.function_id for tasks of a split (seeds the shown points), else -1."""
+    offgrid: np.ndarray | None = None
+    """float64 values at the run's off-grid points, when the task has a formula; None otherwise."""
+    formula: str = ""
+    """The formula of a user task ('' otherwise)."""
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """float64 values on the grid, NaN where undefined."""
+        return self.exact.flt[0]
+
+
 
 MAX_BEYOND_OPS = 10
 USER_VIEW = "tasks"  # predictions.view of runs on user tasks
@@ -169,7 +195,6 @@ def beyond_rows(con, limit: int) -> list[tuple]:
 
 def tasks_of_programs(rows: list[tuple], grammar: Grammar) -> list:
     """Tasks of (id, prefix, function_id) rows: each program evaluated exactly on the whole grid."""
-    from gensynth.synthesis.solve import Task
     from gensynth.universe.syntax import evaluate_trees, parse_prefix
 
     if not rows:
