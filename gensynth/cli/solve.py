@@ -93,7 +93,7 @@ def solve_cmd(
 
 def beyond_cmd(
     tasks: Annotated[int, typer.Option("--tasks", help="Number of tasks to draw.")] = 200,
-    ops: Annotated[Optional[int], typer.Option("--ops", help="Operators per drawn program, up to 10 [default: the warehouse's max-ops + 1].")] = None,
+    ops: Annotated[Optional[int], typer.Option("--ops", help="Operators per drawn program, up to 10 (default: the warehouse's max-ops + 1).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
     warehouse: Annotated[Optional[Path], WarehouseOpt] = None,
 ) -> None:
