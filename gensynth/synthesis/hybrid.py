@@ -11,7 +11,9 @@
 3. **Filling.** The bank grows one program size at a time up to ``--bank-ops``; at each
    size every sketch's hole is looked up in it (one candidate per sketch), then the
    best ``MITM_HOLES`` holes are filled by meet in the middle (programs up to twice the
-   bank size), every fill verified exactly as a whole program.
+   bank size) while that costs no more than building this bank size did (at least
+   ``MITM_FLOOR``), so the detour at most doubles what enumeration would spend; every
+   fill is verified exactly as a whole program.
 4. **Search.** What is left of the budget goes to the enumerative search, which reuses
    the bank levels already charged to the task.
 
@@ -32,6 +34,7 @@ from gensynth.synthesis.methods import Attempt, Problem, SolveContext, register
 from gensynth.synthesis.sample_verify import sample_and_verify
 
 MITM_HOLES = 16  # per bank size, the best sketches whose holes are also filled by meet in the middle
+MITM_FLOOR = 4_096  # ... spending at most the cost of that bank size, or this many candidates
 
 
 def subtrees(tree: tuple, path: tuple = ()):
@@ -137,8 +140,9 @@ class Hybrid:
                 break  # memory budget
             sketches = sketches if sketches is not None else self._rank(problem, search, samples, meter)
             fill = self._lookups(search, sketches, meter.budget.max_ops) if sketches else None
-            if fill is None and k >= 1:
-                fill = self._fill(search, sketches[:MITM_HOLES], meter.budget.max_ops, deep=True)
+            if fill is None and k >= 1:  # at most what this bank size cost, so the detour never more than doubles
+                cap = meter.candidates + max(search.bank.levels[k].cost, MITM_FLOOR)
+                fill = self._fill(search, sketches[:MITM_HOLES], meter.budget.max_ops, deep=True, until=cap)
             if fill:
                 return Attempt(fill, "solved", how="sketch")
         return self._attempt(search.solve(target))
@@ -153,9 +157,14 @@ class Hybrid:
         return search.lookup_many(rows, cares, limits, outers)
 
     @staticmethod
-    def _fill(search: DeductiveSearch, sketches, max_ops: int, deep: bool) -> tuple | None:
-        """The first sketch, best first, whose hole the bank (or meet in the middle, if ``deep``) fills."""
+    def _fill(search: DeductiveSearch, sketches, max_ops: int, deep: bool, until: float = float("inf")) -> tuple | None:
+        """The first sketch, best first, whose hole the bank (or meet in the middle, if ``deep``) fills.
+
+        Stops before a sketch once the task's candidates reach ``until``.
+        """
         for tree, path, req, care in sketches:
+            if search.meter.candidates >= until:
+                return None
             max_m = max_ops - (size(tree) - size(_at(tree, path)))
             limit = min(max_m, 2 * search.K + 1 if deep else search.K)
             if deep and limit <= search.K:
