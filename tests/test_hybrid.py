@@ -75,3 +75,21 @@ def test_requirements_respect_zeros_and_spans_count_tokens():
     need, care = requirement(tree, (1,), g, t, residues_of(g, points))
     assert (~care).sum() == 8  # where x - y is 0 the second factor is free
     assert span(tree, (1,)) == (4, 7) and span(tree, (0, 1)) == (3, 4)
+
+
+def test_the_fallback_search_reuses_the_bank_it_was_charged_for():
+    """Issue 10 item 6: the hybrid used to rebuild its bank in the fallback. Banking sizes 0-3 first (as the
+    hybrid does) and then searching costs exactly what the search alone costs, which banks the same sizes."""
+    g = load_grammar()
+    target = evaluate_trees([parse_prefix("+ * x * x x * y * y y", g)], g)  # 5 operators: the search banks 0-3
+    alone = DeductiveSearch(g, np.arange(64), Meter(Budget(10**9, 600, 10)))
+    first = alone.solve(target)
+    assert alone.K >= 3
+    meter = Meter(Budget(10**9, 600, 10))
+    hybrid_like = DeductiveSearch(g, np.arange(64), meter)
+    hybrid_like.start(target)
+    hybrid_like.bank_up_to(3)
+    banked = meter.candidates
+    second = hybrid_like.solve(target)
+    assert banked > 20_000 and second.prefix == first.prefix
+    assert second.candidates <= first.candidates < banked + first.candidates
