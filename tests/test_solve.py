@@ -103,3 +103,59 @@ def test_bad_input(trained, args, message):
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
     assert rows(path, "SELECT count(*) FROM runs")[0][0] == before
+
+
+# --- one accounting for every method (issue 10, item 6) ----------------------------------
+
+def _run_of(path, method):
+    return rows(path, f"SELECT run_id FROM runs WHERE config->>'method' = '{method}' ORDER BY started_at DESC LIMIT 1")[0][0]
+
+
+def test_sample_verify_is_bounded_by_the_candidate_budget(trained):
+    path, run_id = trained
+    result = solve(path, "--method", "sample_verify", "--run", run_id, "--view", "split_support_syntactic",
+                   "--role", "test_ood", "--limit", "10", "--samples", "32", "--budget-candidates", "5")
+    assert result.returncode == 0, result.stderr
+    sv = _run_of(path, "sample_verify")
+    assert rows(path, f"SELECT max(candidates) FROM predictions WHERE run_id = '{sv}'")[0][0] <= 5
+    # the run's budget is what it could spend, not the unused --budget-candidates default
+    assert rows(path, f"SELECT budget FROM finished_runs WHERE run_id = '{sv}'")[0][0] == 5
+
+
+def test_every_sample_counts_duplicates_included(trained):
+    path, run_id = trained
+    result = solve(path, "--method", "sample_verify", "--run", run_id, "--view", "split_support_syntactic",
+                   "--role", "test_ood", "--limit", "10", "--samples", "6", "--temperature", "0.05")
+    assert result.returncode == 0, result.stderr
+    sv = _run_of(path, "sample_verify")
+    got = rows(path, f"SELECT passed, candidates FROM predictions WHERE run_id = '{sv}'")
+    assert any(not p for p, _ in got)
+    assert all(c == 6 for p, c in got if not p)  # near-greedy samples repeat, and each repeat was evaluated
+    assert all(1 <= c <= 6 for p, c in got if p)
+    assert rows(path, f"SELECT budget FROM finished_runs WHERE run_id = '{sv}'")[0][0] == 6
+
+
+def test_neural_runs_record_the_parent_size_and_the_model_loading(trained):
+    path, run_id = trained
+    result = solve(path, "--method", "hybrid", "--run", run_id, "--view", "split_support_syntactic",
+                   "--role", "test_ood", "--limit", "5", "--samples", "4", "--bank-ops", "1")
+    assert result.returncode == 0, result.stderr
+    hy = _run_of(path, "hybrid")
+    parent_size = rows(path, f"SELECT size FROM runs WHERE run_id = '{run_id}'")[0][0]
+    assert parent_size == "nano"
+    assert rows(path, f"SELECT size, n_params FROM runs WHERE run_id = '{hy}'")[0] == \
+        rows(path, f"SELECT size, n_params FROM runs WHERE run_id = '{run_id}'")[0]
+    share = float(rows(path, f"SELECT config->'accounting'->>'shared_seconds_per_task' FROM runs WHERE run_id = '{hy}'")[0][0])
+    assert share > 0  # loading the model is charged to the tasks, in equal shares
+    assert rows(path, f"SELECT min(search_seconds) FROM predictions WHERE run_id = '{hy}'")[0][0] >= share
+
+
+@pytest.mark.parametrize("method", ["sample_verify", "hybrid"])
+def test_the_seconds_budget_bounds_neural_methods(trained, method):
+    path, run_id = trained
+    result = solve(path, "--method", method, "--run", run_id, "--view", "split_support_syntactic", "--role", "test_ood",
+                   "--limit", "5", "--samples", "8", "--budget-seconds", "0.000001")
+    assert result.returncode == 0, result.stderr
+    got = rows(path, f"SELECT count(*), max(candidates), count(*) FILTER (WHERE passed) FROM predictions "
+                     f"WHERE run_id = '{_run_of(path, method)}'")[0]
+    assert got == (5, 0, 0)  # out of time before the first sample: nothing drawn, nothing solved

@@ -127,62 +127,6 @@ def embed(
 
 
 @app.command()
-def solve(
-    method: str = typer.Option(..., "--method", "-m", help="Synthesizer: enumerative, sample_verify or hybrid."),
-    view: str = typer.Option(..., "--view", help="Split view whose role supplies the tasks (split_NAME), or tasks_beyond."),
-    role: str = typer.Option("test_ood", "--role", help="Role of the view to solve (ignored for tasks_beyond)."),
-    limit: int = typer.Option(100, "--limit", help="Solve the first N tasks of the role (fixed hashed order)."),
-    budget_candidates: int = typer.Option(2_000_000, "--budget-candidates", help="Candidate programs evaluated per task, at most."),
-    budget_seconds: float = typer.Option(10.0, "--budget-seconds", help="Wall seconds per task, at most."),
-    max_ops: int = typer.Option(8, "--max-ops", help="Largest program size searched."),
-    run: Optional[str] = typer.Option(None, "--run", help="Trained run whose model proposes programs (sample_verify, hybrid)."),
-    samples: int = typer.Option(32, "--samples", help="Model samples per task (sample_verify, hybrid)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    bank_ops: int = typer.Option(3, "--bank-ops", help="hybrid: size of the programs a repair may splice in."),
-    n_examples: Optional[int] = typer.Option(None, "--n-examples", help="Grid points shown per task (default: all)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for sampling and example choice."),
-    warehouse: Optional[Path] = WarehouseOpt,
-) -> None:
-    """Run a search or hybrid synthesizer on a split's tasks; results land in runs/predictions."""
-    from gensynth.progress import console, summary_table
-    from gensynth.synthesis.solve import SolveConfig
-    from gensynth.synthesis.solve import solve as run_solve
-
-    config = SolveConfig(method=method, view=view, role=role, limit=limit, budget_candidates=budget_candidates,
-                         budget_seconds=budget_seconds, max_ops=max_ops, samples=samples, temperature=temperature,
-                         bank_ops=bank_ops, parent_run=run, n_examples=n_examples, seed=seed)
-    config.validate()
-    out = run_solve(warehouse_path(warehouse), config)
-    console.print(summary_table(f"gensynth solve ({method})", [
-        ("run", out["run_id"]), ("tasks", out["tasks"]), ("solved", out["solved"]),
-        ("solve rate", out["solve_rate"]), ("median seconds / task", out["median_seconds"]),
-        ("median candidates / task", out["median_candidates"]), ("results", f"{out['ingest']} {out['ingest_message']}")]))
-
-
-@app.command()
-def beyond(
-    tasks: int = typer.Option(200, "--tasks", help="Number of tasks to draw (at most gensynth.limits.MAX_BEYOND_TASKS)."),
-    seed: int = typer.Option(0, "--seed", callback=seed_range, help="Seed of the draw."),
-    warehouse: Optional[Path] = WarehouseOpt,
-) -> None:
-    """(Re)draw `tasks_beyond`: tasks one operator larger than the warehouse, function-disjoint from it."""
-    from gensynth.synthesis.tasks import check_task_count, make_beyond_tasks
-    from gensynth.universe.grammar import grammar_from_meta
-    from gensynth.progress import console
-    from gensynth.warehouse import connect_retrying
-
-    check_task_count(tasks)  # the cap, before any work
-    con = connect_retrying(warehouse_path(warehouse), read_only=False)  # a short writer: waits visibly for a lock
-    try:
-        con.execute("BEGIN TRANSACTION")
-        n = make_beyond_tasks(con, grammar_from_meta(con), tasks, seed)
-        con.execute("COMMIT")
-    finally:
-        con.close()
-    console.print(f"tasks_beyond: {n} tasks")
-
-
-@app.command()
 def shell(warehouse: Optional[Path] = WarehouseOpt) -> None:
     """Open the stock DuckDB shell (duckdb-cli) on the warehouse."""
     from gensynth.warehouse import open_warehouse
@@ -200,6 +144,11 @@ from gensynth.cli.train import eval_cmd, runs_app, train_cmd  # noqa: E402 (ligh
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.add_typer(runs_app, name="runs")
+
+from gensynth.cli.solve import beyond_cmd, solve_cmd  # noqa: E402 (light: typer and numpy only)
+
+app.command("solve")(solve_cmd)
+app.command("beyond")(beyond_cmd)
 
 from gensynth.cli.analysis import proximity_cmd, report_cmd, sweep_cmd  # noqa: E402 (light: typer only)
 
@@ -230,7 +179,8 @@ def run() -> None:
         if _interrupted(exc):  # Ctrl-C that reached DuckDB mid-query
             print("Interrupted; the warehouse was left as it was.", file=sys.stderr)
             sys.exit(130)
-        if state["debug"]:
+        # --debug is read from argv too: a failure while typer builds a command comes before the callback runs.
+        if state["debug"] or "--debug" in sys.argv[1:]:
             raise
         print(describe_failure(exc), file=sys.stderr)
         sys.exit(1 if isinstance(exc, (GensynthError, OSError)) else 2)

@@ -17,10 +17,11 @@ from gensynth.errors import GensynthError
 
 SEED_MAX = 2**32 - 1  # numpy, torch and DuckDB's hash all take seeds in [0, 2^32)
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
-Warehouse = Annotated[Optional[Path], WarehouseOpt]
+WAREHOUSE_HELP = "Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
+# Default-value style (``warehouse: Optional[Path] = WarehouseOpt``) ...
+WarehouseOpt = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP)
+# ... and Annotated style (``warehouse: Warehouse = None``): an Annotated option takes no default.
+Warehouse = Annotated[Optional[Path], typer.Option("--warehouse", "-w", help=WAREHOUSE_HELP)]
 
 
 def warehouse_path(path: Optional[Path]) -> Path:

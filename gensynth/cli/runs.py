@@ -19,9 +19,7 @@ import typer
 
 from gensynth.errors import GensynthError
 
-WarehouseOpt = typer.Option(
-    None, "--warehouse", "-w", help="Warehouse file (default: $GENSYNTH_WAREHOUSE, else warehouse/gensynth.duckdb)."
-)
+from gensynth.cli.options import WarehouseOpt  # noqa: E402 (the one --warehouse option)
 LIST_TIMEOUT_S = 5.0  # `runs list` waits this long for a writer before listing without the warehouse
 
 runs_app = typer.Typer(help="List, inspect and sync training runs (run directories and their warehouse rows).",

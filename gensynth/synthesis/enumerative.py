@@ -1,430 +1,518 @@
-"""Enumerative program synthesis: bottom-up search with observational equivalence.
+"""Enumerative synthesis to 10 operators: a bank, meet in the middle, and deduction along a spine.
 
-Given only a grammar and a task's examples (outputs at some grid points), find a
-smallest program consistent with them. It never reads a warehouse: everything is built
-from the grammar's leaves and operators (tests run it on grammars no warehouse exists for).
+Given only a grammar and a task's examples (exact values at some grid points), find a
+smallest program consistent with them. It never reads a warehouse.
 
-How it searches, in order of size n = 0, 1, 2, ...:
+The search goes by program size n = 0, 1, 2, ...; each size is settled before the next,
+so the first program found is a smallest one, and a search stopped by its budget still
+says how far it proved that nothing smaller exists (``exact_up_to``).
 
-* A *bank* keeps, for each size, the observationally distinct values (exact rationals at
-  the example points, ``gensynth.universe.rational``) of programs of exactly that size, one
-  representative program each: two programs equal on every example are interchangeable
-  inside any larger program, so only the smallest is kept.
-* To test size n it does not enumerate every pair. For an operator with a known exact
-  inverse it runs the operator backwards from the target: for ``a + b = t`` and every
-  banked ``a`` it computes the one ``b = t - a`` that would work and looks it up in the
-  bank by hash (top-down deduction). Pairs the inverse cannot pin down (``a * b = t``
-  where ``a`` has a zero; targets undefined somewhere; operators without an inverse) are
-  enumerated forwards and compared with the target.
-* If no program of size n fits, the bank's level n is built by forward enumeration of
-  all operator applications over smaller levels, deduplicated against everything banked.
+* **Bank.** Every observationally distinct value of the programs up to k operators on
+  the shown points (``gensynth.synthesis.bank``): residue levels up to R, and possibly a
+  key level R + 1 holding only hashes. Size n <= k is one lookup.
+* **Meet in the middle.** A program of size n is ``op(a, r)``: for every root operator,
+  every side and every banked sibling ``a`` of size s, the value ``r = op^-1(t, a)`` the
+  other child needs is computed (vectorised over the whole bank level: for + and - the
+  keys of r are sums of keys, for * and / one matrix product) and looked up by key among
+  banked values of size n - 1 - s. This settles every program whose root children both
+  fit the bank (up to 2k + 1 operators).
+* **Deduction along a spine.** When the needed child is larger than the bank, it is
+  itself a requirement: ``r = op'^-1(r, a')`` again, with small siblings, to any depth,
+  keeping only requirements that are defined and deduplicating equal ones. Always
+  recursing into the larger child reaches every program of size n <= 2R + 2 with sibling
+  sizes <= R, so each size is settled exhaustively; it reaches Horner-form polynomials
+  and other long programs with small siblings at little cost.
+* **Exactness.** Cells where a requirement is not determined (``t = a * r`` where ``a``
+  is 0) are left out of its key (a care mask), never guessed; every hit is re-evaluated
+  exactly (``gensynth.universe.rational``) and compared cell by cell with the target.
+* **Cost-driven plan.** Before settling size n the search estimates the candidates with
+  the current bank and with one more level (its build cost included) and takes the
+  cheaper, within the memory budget.
 
-The first hit is therefore a smallest consistent program. Every value row computed
-counts as one candidate evaluation against the budget (as does every inverse lookup).
+Grammars with other operators (sqrt, abs, max, float ufuncs), and targets undefined at a
+shown point, go to the exact bottom-up engine (``gensynth.synthesis.bottom_up``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
-from gensynth.errors import GensynthError
-from gensynth.universe.functions import PairIndex, distinct_pairs, leaf_values, row_hashes
+from gensynth.synthesis import field
+from gensynth.synthesis.bank import PAIRS, Bank, bank_for
+from gensynth.synthesis.bottom_up import SearchResult, exact_target, solve_bottom_up, tree_size
+from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
+from gensynth.synthesis.field import P
+from gensynth.synthesis.methods import Attempt, Problem, SolveContext, register
 from gensynth.universe.grammar import Grammar
-from gensynth.universe.rational import Evaluator, Values
+from gensynth.universe.rational import Values
 
-CHUNK = 100_000  # candidate rows evaluated per vectorised call
-INVERTIBLE = {"add", "subtract", "multiply", "divide", "true_divide"}
+__all__ = ["Budget", "DeductiveSearch", "SearchResult", "exact_target", "solve_enumerative", "tree_size"]
+
+MEMORY_BYTES = 2.5e9  # default bank memory budget of one search
+LEFT, RIGHT = 0, 1  # where the banked sibling sits
+FILL_HITS = 4096  # a hole's lookup verifies at most this many banked programs (few care cells match many)
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Limits of one search: candidate evaluations, wall seconds, program size."""
-
-    candidates: int = 20_000_000
-    seconds: float = 60.0
-    max_ops: int = 8
-
-    def __post_init__(self) -> None:
-        if self.candidates < 1 or self.seconds <= 0 or self.max_ops < 0:
-            raise GensynthError(
-                f"The search budget must be positive: got candidates={self.candidates}, seconds={self.seconds}, "
-                f"max_ops={self.max_ops}. Use e.g. --budget-candidates 1000000 --budget-seconds 10."
-            )
+def _identity(tree: tuple) -> tuple:
+    return tree
 
 
 @dataclass
-class SearchResult:
-    """Outcome of one search."""
+class State:
+    """Requirements that share a care mask and a remaining size: 'a program of size m with these values'."""
 
-    prefix: str | None  # the program found (prefix tokens), None if none
-    status: str  # 'solved', 'budget' (candidates spent), 'timeout', 'exhausted' (max_ops reached)
-    candidates: int  # value rows evaluated plus inverse lookups
-    seconds: float
-    n_ops: int | None = None
-
-
-def _exact_op(name: str, arity: int = 2):
-    """An exact operator by numpy name, used to run inverses (it need not be in the grammar)."""
-    from gensynth.universe.grammar import Operator
-
-    return Operator(token=name, arity=arity, numpy=name)
+    rows: np.ndarray  # (F, G) residues the subprogram must take (0 off the care cells)
+    care: np.ndarray  # (G,) bool: cells the requirement determines
+    m: int  # operators the subprogram has
+    trail: int  # index of this state in DeductiveSearch.trail (how its rows were derived)
 
 
-class _OutOfBudget(Exception):
-    def __init__(self, status: str) -> None:
-        self.status = status
+class Found(Exception):
+    """A verified program: unwinds the search."""
+
+    def __init__(self, tree: tuple, how: str) -> None:
+        self.tree, self.how = tree, how
 
 
-def exact_target(values: np.ndarray) -> Values | None:
-    """Recover exact rationals from float examples (NaN = undefined); None if some value is not one.
+class DeductiveSearch:
+    """Size-by-size search for one target on one grammar (field operators only) and set of points."""
 
-    A float x is taken as the rational with the smallest denominator (≤ 10^12) that rounds
-    to exactly x. Values of this grammar family are such rationals; infinities are not.
-    """
-    num = np.zeros((1, len(values)), np.int64)
-    den = np.zeros((1, len(values)), np.int64)
-    for j, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
-        if np.isnan(x):
-            continue  # undefined: num = den = 0
-        if not np.isfinite(x):
-            return None
-        r = Fraction(x).limit_denominator(10**12)
-        if float(r) != x or abs(r.numerator) >= 2**62:
-            return None
-        num[0, j], den[0, j] = r.numerator, r.denominator
-    return Values(num, den, np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))
-
-
-class _Bank:
-    """Distinct values by program size, each with the representative program that made it."""
-
-    def __init__(self) -> None:
-        self.levels: list[Values] = []
-        self.sym: list[np.ndarray] = []  # root symbol per row
-        self.left: list[np.ndarray] = []  # global id of the first child (-1)
-        self.right: list[np.ndarray] = []  # global id of the second child (-1)
-        self.start: list[int] = [0]
-        self.index = PairIndex()  # both hash halves of every banked row -> its global id
-
-    def add_level(self, values: Values, sym, left, right) -> None:
-        h1, h2 = row_hashes(values)
-        self.levels.append(values)
-        self.sym.append(sym)
-        self.left.append(left)
-        self.right.append(right)
-        gid = np.arange(self.start[-1], self.start[-1] + len(values))
-        self.start.append(self.start[-1] + len(values))
-        self.index.add(h1, h2, gid)
-
-    def lookup(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        """Global id of the banked row with these hashes (both halves equal), or -1."""
-        return self.index.lookup(h1, h2)
-
-    def level_of(self, gid: np.ndarray) -> np.ndarray:
-        return np.searchsorted(np.array(self.start), gid, side="right") - 1
-
-    def program(self, gid: int, grammar: Grammar) -> list[str]:
-        """Prefix tokens of the representative program of a banked row."""
-        lvl = int(self.level_of(np.array([gid]))[0])
-        k = gid - self.start[lvl]
-        tokens = [grammar.symbols[int(self.sym[lvl][k])]]
-        for child in (int(self.left[lvl][k]), int(self.right[lvl][k])):
-            if child >= 0:
-                tokens += self.program(child, grammar)
-        return tokens
-
-
-class EnumerativeSearch:
-    """Bottom-up search over one grammar on a fixed set of example points."""
-
-    def __init__(self, grammar: Grammar, points: np.ndarray, budget: Budget) -> None:
+    def __init__(self, grammar: Grammar, points: np.ndarray, meter: Meter, memory_bytes: float = MEMORY_BYTES) -> None:
         self.grammar = grammar
-        self.points = np.asarray(points, dtype=np.int64)
-        self.budget = budget
-        self.evaluator = Evaluator()
+        self.points = np.asarray(points, np.int64)
+        self.meter = meter
+        self.bank: Bank = bank_for(grammar, self.points, memory_bytes)
+        self.paid = 0  # bank levels charged to this task
+        self.ops = [(grammar.n_leaves + k, op) for k, op in enumerate(grammar.operators)]
+        self.exact_up_to: int | None = None
+        self.complete = True
+        self.outer = _identity  # wraps a found subprogram into the whole program (hole filling)
+        self.deep = True  # deduction along spines (False: meet in the middle only)
 
-    def solve(self, target_values: np.ndarray) -> SearchResult:
-        """Smallest program whose values at the example points equal ``target_values``."""
-        if len(target_values) != len(self.points):
-            raise GensynthError(f"The target has {len(target_values)} values but {len(self.points)} example points were given; "
-                                f"pass the target's values at exactly those points.")
-        self.started = time.perf_counter()
-        self.candidates = 0
-        target = exact_target(target_values)
-        if target is None:
-            return SearchResult(None, "exhausted", 0, 0.0)
-        self.t1, self.t2 = (h[0] for h in row_hashes(target))
+    # --- the size loop --------------------------------------------------------------
+
+    def start(self, target: Values) -> None:
+        """Set the target (exact, one row, defined at every shown point); bank level 0."""
         self.target = target
-        self.bank = _Bank()
+        self.t_res = field.residues(target)
+        if self.paid == 0:
+            self.paid = self.bank.charge(0, 0, self.meter)
+
+    def solve(self, target: Values) -> SearchResult:
+        """Smallest program equal to ``target`` (exact, one row, defined at every shown point)."""
+        self.start(target)
+        self.outer, self.deep = _identity, True
         try:
-            for n in range(self.budget.max_ops + 1):
-                hit = self._find_at_size(n)
-                if hit is not None:
-                    return SearchResult(" ".join(hit), "solved", self.candidates, self._elapsed(), n)
-                if n < self.budget.max_ops:
-                    self._bank_level(n)
-        except _OutOfBudget as stop:
-            return SearchResult(None, stop.status, self.candidates, self._elapsed())
-        return SearchResult(None, "exhausted", self.candidates, self._elapsed())
+            for n in range(self.meter.budget.max_ops + 1):
+                self._plan(n)
+                tree, how = self._settle(n)
+                if tree is not None:
+                    return self._result(tree, "solved", how)
+                if self.complete:
+                    self.exact_up_to = n
+        except OutOfBudget as stop:
+            return self._result(None, stop.status)
+        except Found as hit:
+            return self._result(hit.tree, "solved", hit.how)
+        return self._result(None, "exhausted")
 
-    # --- budget -------------------------------------------------------------------
+    def _result(self, tree, status: str, how: str = "") -> SearchResult:
+        from gensynth.universe.syntax import to_prefix
 
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        prefix = to_prefix(tree, self.grammar) if tree is not None else None
+        return SearchResult(prefix, status, self.meter.candidates, self.meter.elapsed(),
+                            tree_size(tree) if tree is not None else None, exact_up_to=self.exact_up_to, how=how)
 
-    def _spend(self, rows: int) -> None:
-        if self.candidates + rows > self.budget.candidates:
-            raise _OutOfBudget("budget")
-        if self._elapsed() > self.budget.seconds:
-            raise _OutOfBudget("timeout")
-        self.candidates += rows
+    @property
+    def K(self) -> int:
+        """Largest size banked for this task."""
+        return self.paid - 1
 
-    # --- levels ---------------------------------------------------------------------
+    @property
+    def R(self) -> int:
+        """Largest size banked with residues (siblings come from these levels)."""
+        return min(self.K, self.bank.residue_levels - 1)
 
-    def _leaves(self) -> Values:
-        v = leaf_values(self.grammar)
-        cols = self.points
-        return Values(v.num[:, cols], v.den[:, cols], v.flt[:, cols])
+    def _settle(self, n: int) -> tuple[tuple | None, str]:
+        if n <= self.K:
+            gid = self.bank.find(self._keys(self.t_res, None))
+            self.meter.spend(1)
+            if gid[0] >= 0 and self.bank.level_of(gid)[0] == n:
+                return self.bank.tree(int(gid[0])), "bank"
+            return None, ""
+        self.complete = True
+        self.trail = [None]
+        self.seen: dict[tuple, np.ndarray] = {}
+        self._expand(State(self.t_res, np.ones(len(self.points), bool), n, 0))
+        return None, ""
 
-    def _applications(self, n: int):
-        """(operator index, left level, right level or None) of every way to make size n."""
-        for k, op in enumerate(self.grammar.operators):
-            if op.arity == 1:
-                yield k, n - 1, None
+    # --- planning -----------------------------------------------------------------------
+
+    def _sizes(self, k: int) -> list[int]:
+        """Level sizes up to k: exact where banked, the upper bound 'operator applications' beyond."""
+        sizes = [len(lv) for lv in self.bank.levels[: k + 1]]
+        return sizes
+
+    def _cost(self, n: int, sizes: list[int], R: int) -> float:
+        """Upper bound on the candidates settling size n takes with these level sizes (no dedup, no pruning)."""
+        K = len(sizes) - 1
+        memo: dict[int, float] = {}
+
+        def cost(m: int) -> float:
+            if m in memo:
+                return memo[m]
+            total = 0.0
+            for _, op in self.ops:
+                if op.arity == 1:
+                    total += 1 + (cost(m - 1) if m - 1 > K else 0)
+                    continue
+                sides = 1 if op.commutative else 2
+                for s in range(min(R, (m - 1) // 2) + 1):
+                    u = m - 1 - s
+                    total += sides * sizes[s] * (1 + (cost(u) if u > K else 0))
+            memo[m] = total
+            return total
+
+        return 1.0 if n <= K else cost(n)
+
+    def bank_up_to(self, k: int) -> None:
+        """Make bank levels up to size k available (built or charged), within the memory budget."""
+        while self.K < k:
+            nxt = self.K + 1
+            residues = nxt < len(self.bank.levels) and self.bank.levels[nxt].res is not None or \
+                nxt >= len(self.bank.levels) and self.R == self.K and self.bank.fits(nxt, residues=True)
+            if not residues:
+                return
+            self.paid = self.bank.charge(nxt, self.paid, self.meter)
+
+    def fill(self, rows: np.ndarray, care: np.ndarray, max_m: int, outer, deep: bool) -> tuple | None:
+        """A program for a hole: a subprogram of at most ``max_m`` operators with these values on the care cells
+        such that ``outer(subprogram)`` equals the target exactly; None if there is none that this search reaches.
+
+        Sizes up to the bank by one lookup, larger ones by meet in the middle (and spines if ``deep``).
+        """
+        self.outer, self.deep = outer, deep
+        try:
+            if max_m >= 0:
+                q, gid = self.bank.find_all(self._keys(rows, care), care, min(max_m, self.K))
+                self.meter.spend(1)
+                trees = [self.outer(self.bank.tree(int(g))) for g in gid[:FILL_HITS]]
+                ok = self._verify(trees)
+                if ok.any():
+                    return trees[int(np.argmax(ok))]
+            for m in range(self.K + 1, max_m + 1):
+                self.trail, self.seen = [None], {}
+                self._expand(State(rows, care, m, 0))
+        except Found as hit:
+            return hit.tree
+        finally:
+            self.outer, self.deep = _identity, True
+        return None
+
+    def lookup_many(self, rows: np.ndarray, cares: np.ndarray, limits: np.ndarray, outers: list) -> tuple | None:
+        """Holes at once: the first i (in order) with a banked program of size <= limits[i] matching rows[i] on
+        cares[i] such that outers[i](program) equals the target; one candidate per hole, up to that one."""
+        granted = self.meter.grant(len(rows))
+        hits_q, hits_g = [], []
+        patterns, inverse = np.unique(cares[:granted], axis=0, return_inverse=True)
+        for k, care in enumerate(patterns):
+            idx = np.flatnonzero(inverse.ravel() == k)
+            q, gid = self.bank.find_all(self._keys(rows[idx], care), care, self.K)
+            ok = self.bank.level_of(gid) <= limits[idx[q]]
+            hits_q.append(idx[q[ok]])
+            hits_g.append(gid[ok])
+        q, gid = np.concatenate(hits_q), np.concatenate(hits_g)
+        order = np.argsort(q, kind="stable")
+        q, gid = q[order][:FILL_HITS], gid[order][:FILL_HITS]
+        for lo in range(0, len(q), 256):
+            trees = [outers[int(i)](self.bank.tree(int(g))) for i, g in zip(q[lo:lo + 256], gid[lo:lo + 256])]
+            ok = self._verify(trees)
+            if ok.any():
+                k = int(np.argmax(ok))
+                self.meter.settle(granted, int(q[lo + k]) + 1)
+                return trees[k]
+        if granted < len(rows):
+            raise OutOfBudget("budget")
+        return None
+
+    def _plan(self, n: int) -> None:
+        """Bank more levels while that is cheaper (in candidates) for settling size n, within memory."""
+        while n > self.K:
+            nxt, levels = self.K + 1, self.bank.levels
+            if nxt < len(levels):
+                residues, apps = levels[nxt].res is not None, levels[nxt].cost
+            elif self.R == self.K and self.bank.fits(nxt, residues=True):
+                residues, apps = True, self.bank.applications(nxt)
+            elif self.R == self.K and self.bank.fits(nxt, residues=False):
+                residues, apps = False, self.bank.applications(nxt)
             else:
-                for i in range(n):
-                    yield k, i, n - 1 - i
+                return  # out of memory budget: settle with what is banked
+            sizes = self._sizes(self.K)
+            now = self._cost(n, sizes, self.R)
+            later = apps + self._cost(n, sizes + [self._estimate(nxt, apps)], self.R + 1 if residues else self.R)
+            if later >= now:
+                return
+            self.paid = self.bank.charge(nxt, self.paid, self.meter, residues=residues)
 
-    def _find_at_size(self, n: int) -> list[str] | None:
-        if n == 0:
-            leaves = self._leaves()
-            self._spend(len(leaves))
-            h1, h2 = row_hashes(leaves)
-            hit = np.flatnonzero((h1 == self.t1) & (h2 == self.t2))
-            return [self.grammar.leaf_tokens[int(hit[0])]] if len(hit) else None
-        for k, i, j in self._applications(n):
-            op = self.grammar.operators[k]
-            found = self._invert(k, i, j) if self._invertible(op) else None
-            if found is None and not (self._invertible(op)):
-                found = self._forward_match(k, i, j, None)
-            if found is not None:
-                return found
-        return None
+    def _estimate(self, n: int, apps: int) -> int:
+        """Size of level n: exact if banked, else the distinct share measured one level below."""
+        if n < len(self.bank.levels):
+            return len(self.bank.levels[n])
+        below = self.bank.levels[n - 1]
+        share = len(below) / max(below.cost, 1)
+        return int(apps * share)
 
-    def _invertible(self, op) -> bool:
-        finite_target = bool((self.target.den > 0).all())
-        return op.arity == 2 and op.numpy in INVERTIBLE and finite_target
+    # --- keys --------------------------------------------------------------------------
 
-    def _invert(self, k: int, i: int, j: int) -> list[str] | None:
-        """Known left operand at level i; the right one is solved for and looked up (levels ≤ j)."""
-        op = self.grammar.operators[k]
-        a = self.bank.levels[i]
-        t = Values(np.repeat(self.target.num, len(a), 0), np.repeat(self.target.den, len(a), 0), np.repeat(self.target.flt, len(a), 0))
-        self._spend(len(a))
-        defined = (a.den > 0).all(axis=1)
-        name = op.numpy
-        sub, div = _exact_op("subtract"), _exact_op("divide")
-        if name == "add":
-            need = self.evaluator.apply(sub, t, a)  # b = t - a
-            ambiguous = np.zeros(len(a), bool)
-        elif name == "subtract":
-            need = self.evaluator.apply(sub, a, t)  # b = a - t
-            ambiguous = np.zeros(len(a), bool)
-        elif name == "multiply":
-            need = self.evaluator.apply(div, t, a)  # b = t / a, unless a has a zero
-            ambiguous = defined & (a.num == 0).any(axis=1)
-        else:  # divide: t = a / b  →  b = a / t, unless t has a zero
-            need = self.evaluator.apply(div, a, t)
-            ambiguous = defined & (self.target.num == 0).any()
-        ok = defined & ~ambiguous & (need.den > 0).all(axis=1)
-        gid = np.full(len(a), -1)
-        if ok.any():
-            h1, h2 = row_hashes(need.take(np.flatnonzero(ok)))
-            gid[ok] = self.bank.lookup(h1, h2)
-            gid[ok & (gid >= 0)] = np.where(self.bank.level_of(gid[ok & (gid >= 0)]) <= j, gid[ok & (gid >= 0)], -1)
-        hits = np.flatnonzero(gid >= 0)
-        if len(hits):
-            # Confirm by running the operator forwards: an inverse can be right only where
-            # the forward operation is defined (a / b with b = a / t fails when a = 0).
-            b_level = self.bank.level_of(gid[hits])
-            b_rows = gid[hits] - np.array(self.bank.start)[b_level]
-            b = Values(*(np.concatenate([getattr(self.bank.levels[lv], f)[[r]] for lv, r in zip(b_level, b_rows)]) for f in ("num", "den", "flt")))
-            self._spend(len(hits))
-            h1, h2 = row_hashes(self.evaluator.apply(op, a.take(hits), b))
-            good = np.flatnonzero((h1 == self.t1) & (h2 == self.t2))
-            if len(good):
-                h = int(good[0])
-                left = self.bank.start[i] + int(hits[h])
-                return [op.token] + self.bank.program(left, self.grammar) + self.bank.program(int(gid[hits[h]]), self.grammar)
-        if ambiguous.any():
-            return self._forward_match(k, i, j, np.flatnonzero(ambiguous))
-        return None
+    def _keys(self, rows: np.ndarray, care: np.ndarray | None) -> np.ndarray:
+        return self.bank.forms.keys(rows, care)
 
-    def _pairs(self, i: int, j: int | None, left_rows: np.ndarray | None, symmetric: bool):
-        """Chunks of (left rows, right rows) index arrays over levels i and j."""
-        na = len(self.bank.levels[i]) if left_rows is None else len(left_rows)
-        if j is None:
-            for lo in range(0, na, CHUNK):
-                rows = np.arange(lo, min(na, lo + CHUNK))
-                yield (rows if left_rows is None else left_rows[rows]), None
-            return
-        nb = len(self.bank.levels[j])
-        total = na * nb
-        for lo in range(0, total, CHUNK):
-            idx = np.arange(lo, min(total, lo + CHUNK))
-            ia, ib = idx // nb, idx % nb
-            if symmetric:  # op(a, b) == op(b, a) on equal levels: one order suffices
-                keep = ia <= ib
-                ia, ib = ia[keep], ib[keep]
-            yield (ia if left_rows is None else left_rows[ia]), ib
+    def _side_keys(self, s: int, care: np.ndarray) -> np.ndarray:
+        lv = self.bank.levels[s]
+        return lv.keys if care.all() else self.bank.forms.keys(lv.res, care)
 
-    def _apply_rows(self, k: int, i: int, j: int | None, ia, ib) -> Values:
-        op = self.grammar.operators[k]
-        a = self.bank.levels[i].take(ia)
-        b = self.bank.levels[j].take(ib) if j is not None else None
-        self._spend(len(ia))
-        return self.evaluator.apply(op, a, b)
+    # --- expansion ---------------------------------------------------------------------
 
-    def _forward_match(self, k: int, i: int, j: int | None, left_rows) -> list[str] | None:
-        """Enumerate op(a, b) over levels (i, j) and compare with the target."""
-        op = self.grammar.operators[k]
-        for ia, ib in self._pairs(i, j, left_rows, op.commutative and i == j):
-            h1, h2 = row_hashes(self._apply_rows(k, i, j, ia, ib))
-            hit = np.flatnonzero((h1 == self.t1) & (h2 == self.t2))
-            if len(hit):
-                h = int(hit[0])
-                tokens = [op.token] + self.bank.program(self.bank.start[i] + int(ia[h]), self.grammar)
-                if j is not None:
-                    tokens += self.bank.program(self.bank.start[j] + int(ib[h]), self.grammar)
-                return tokens
-        return None
+    def _limit(self, care: np.ndarray) -> int:
+        """Largest size a requirement with this care mask can be looked up at."""
+        return self.K if care.all() else self.R
 
-    def _bank_level(self, n: int) -> None:
-        """Bank every value first reached at size n (forward enumeration, deduplicated)."""
-        if n == 0:
-            leaves = self._leaves()
-            first, _ = distinct_pairs(*row_hashes(leaves))  # observationally distinct leaves, in symbol order
-            self.bank.add_level(leaves.take(first), first.astype(np.int16), np.full(len(first), -1), np.full(len(first), -1))
-            return
-        parts, seen = [], PairIndex()  # hashes of the rows this level has banked so far
-        for k, i, j in self._applications(n):
-            op = self.grammar.operators[k]
-            for ia, ib in self._pairs(i, j, None, op.commutative and i == j):
-                if op.commutative and j is not None and i > j:
-                    break  # op(a, b) with a bigger than b repeats op(b, a) of the mirrored split
-                v = self._apply_rows(k, i, j, ia, ib)
-                h1, h2 = row_hashes(v)
-                new = (self.bank.lookup(h1, h2) < 0) & (seen.lookup(h1, h2) < 0)
-                first, _ = distinct_pairs(h1[new], h2[new])
-                rows = np.flatnonzero(new)[first]
-                if len(rows):
-                    seen.add(h1[rows], h2[rows], rows)
-                    parts.append((v.take(rows), np.full(len(rows), self.grammar.n_leaves + k, np.int16),
-                                  self.bank.start[i] + ia[rows], self.bank.start[j] + ib[rows] if j is not None else np.full(len(rows), -1)))
-        if not parts:
-            g = len(self.points)
-            empty = Values(np.empty((0, g), np.int64), np.empty((0, g), np.int64), np.empty((0, g)))
-            self.bank.add_level(empty, np.empty(0, np.int16), np.empty(0, np.int64), np.empty(0, np.int64))
-            return
-        values = Values(*(np.concatenate([getattr(p[0], f) for p in parts]) for f in ("num", "den", "flt")))
-        self.bank.add_level(values, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
-                            np.concatenate([p[3] for p in parts]))
-
-
-def solve_enumerative(grammar: Grammar, points: np.ndarray, target: np.ndarray, budget: Budget | None = None) -> SearchResult:
-    """Smallest program of ``grammar`` whose values at grid ``points`` equal ``target`` (NaN = undefined)."""
-    return EnumerativeSearch(grammar, points, budget or Budget()).solve(target)
-
-
-# --- neural-guided repair (the hybrid synthesizer's search half) -----------------------
-
-def _inverse_child(name: str, which: int, t: Values, sibling: Values | None, ev: Evaluator) -> Values | None:
-    """The value child ``which`` must take so that op(children) == t, given the sibling's value.
-
-    Exact over the rationals; None where the operator has no usable inverse. A result may
-    be wrong where the forward operation is undefined (a zero divisor): callers verify.
-    """
-    op = _exact_op
-    if name == "negative":
-        return ev.apply(_exact_op("negative", arity=1), t)
-    if sibling is None:
-        return None
-    if name == "add":
-        return ev.apply(op("subtract"), t, sibling)
-    if name == "subtract":
-        return ev.apply(op("add"), t, sibling) if which == 0 else ev.apply(op("subtract"), sibling, t)
-    if name == "multiply":
-        return ev.apply(op("divide"), t, sibling)
-    if name in ("divide", "true_divide"):
-        return ev.apply(op("multiply"), t, sibling) if which == 0 else ev.apply(op("divide"), sibling, t)
-    return None
-
-
-def repair(tree: tuple, grammar: Grammar, points: np.ndarray, target: Values, bank: "_Bank", max_level: int) -> list[tuple]:
-    """Programs that equal ``target`` on ``points`` made by replacing one subtree of ``tree``.
-
-    Top-down deduction: the target is pushed from the root along the path to each node
-    through exact inverses of the operators on the path (given the values of the
-    siblings), and the value that node would need is looked up among banked values of
-    size ≤ ``max_level``. Each hit is re-evaluated forwards before it is returned.
-    """
-    from gensynth.universe.syntax import evaluate_trees
-
-    ev = Evaluator()
-    subtrees: list[tuple] = []
-
-    def collect(t: tuple) -> None:
-        subtrees.append(t)
-        for c in t[1:]:
-            collect(c)
-
-    collect(tree)
-    full = evaluate_trees(subtrees, grammar, ev)
-    value = {t: Values(full.num[[i]][:, points], full.den[[i]][:, points], full.flt[[i]][:, points]) for i, t in enumerate(subtrees)}
-    found: list[tuple] = []
-
-    def walk(t: tuple, need: Values, rebuild) -> None:
-        gid = bank.lookup(*row_hashes(need))[0] if (need.den > 0).all() else -1
-        if gid >= 0 and bank.level_of(np.array([gid]))[0] <= max_level:
-            found.append(rebuild(_bank_tree(bank, int(gid))))
-        sym, *kids = t
-        if not kids:
-            return
-        op = grammar.operators[sym - grammar.n_leaves]
-        for w, child in enumerate(kids):
-            sibling = value[kids[1 - w]] if len(kids) == 2 else None
-            child_need = _inverse_child(op.numpy, w, need, sibling, ev)
-            if child_need is None or not (child_need.den > 0).all():
+    def _expand(self, state: State) -> None:
+        """Settle 'a program of size state.m with value state.rows[f]' for every f: terminals first."""
+        m = state.m
+        if (m - 1) // 2 > self.R:
+            self.complete = False  # siblings larger than the residue levels are not tried
+        moves = []
+        for sym, op in self.ops:
+            if op.arity == 1:
+                moves.append((sym, op, LEFT, None, m - 1))
                 continue
+            for s in range(min(self.R, (m - 1) // 2) + 1):
+                for pos in ((LEFT,) if op.commutative else (LEFT, RIGHT)):
+                    moves.append((sym, op, pos, s, m - 1 - s))
+        limit = self._limit(state.care)
+        for sym, op, pos, s, u in moves:  # first every move whose needed child is banked
+            if u <= limit:
+                self._terminal(state, sym, op, pos, s, u)
+        for sym, op, pos, s, u in moves:
+            if u > limit:
+                if not self.deep:
+                    self.complete = False
+                    continue
+                self._deeper(state, sym, op, pos, s, u)
 
-            def rebuild_child(new, w=w, kids=kids, sym=sym, rebuild=rebuild):
-                parts = list(kids)
-                parts[w] = new
-                return rebuild((sym, *parts))
+    def _blocks(self, n_rows: int, n_side: int):
+        """Row blocks of a state so that one block times the sibling level is about PAIRS pairs."""
+        step = max(1, PAIRS // max(n_side, 1))
+        for lo in range(0, n_rows, step):
+            yield np.arange(lo, min(n_rows, lo + step))
 
-            walk(child, child_need, rebuild_child)
+    def _terminal(self, state: State, sym: int, op, pos: int, s: int | None, u: int) -> None:
+        """Every (requirement, sibling) pair: the needed child's key, looked up among sizes <= u."""
+        name = op.numpy
+        if name == "negative":
+            rows = np.where(state.care, (P - state.rows) % P, 0)
+            self._lookup(state, sym, pos, None, np.arange(len(rows)), np.zeros(len(rows), np.int64),
+                         self._keys(rows, state.care), state.care, u)
+            return
+        for group, sides, care in self._side_groups(state, name, pos, s):
+            for block in self._blocks(len(group), len(sides)):
+                f = group[block]
+                keys = self._pair_keys(state, name, pos, s, f, sides, care)  # (len(f) * len(sides), L)
+                fi = np.repeat(f, len(sides))
+                ai = np.tile(sides, len(f))
+                self._lookup(state, sym, pos, s, fi, ai, keys, care, u)
 
-    walk(tree, target, lambda new: new)
-    if not found:
-        return []
-    check = evaluate_trees(found, grammar, ev)
-    sub = Values(check.num[:, points], check.den[:, points], check.flt[:, points])
-    h1, h2 = row_hashes(sub)
-    t1, t2 = (h[0] for h in row_hashes(target))
-    return [f for f, a, b in zip(found, h1, h2) if a == t1 and b == t2]
+    def _lookup(self, state, sym, pos, s, fi, ai, keys, care, u) -> None:
+        granted = self.meter.grant(len(keys))
+        q, gid = self.bank.find_all(keys[:granted], care, u)
+        order = np.argsort(q, kind="stable")  # in pair order: charged up to the first verified hit
+        q, gid = q[order], gid[order]
+        for lo in range(0, len(q), 256):
+            trees = [self._assemble(state, int(fi[i]), sym, pos, s, int(ai[i]), self.bank.tree(int(g)))
+                     for i, g in zip(q[lo:lo + 256], gid[lo:lo + 256])]
+            ok = self._verify(trees)
+            if ok.any():
+                k = int(np.argmax(ok))
+                self.meter.settle(granted, int(q[lo + k]) + 1)
+                raise Found(trees[k], "meet-in-the-middle" if state.trail == 0 else "spine")
+        if granted < len(keys):
+            raise OutOfBudget("budget")
+
+    def _side_groups(self, state: State, name: str, pos: int, s: int):
+        """(requirement rows, sibling rows, care of the needed child) groups for which one key formula holds."""
+        lv = self.bank.levels[s]
+        everything = np.arange(len(state.rows))
+        if name in ("add", "subtract"):
+            yield everything, np.arange(len(lv)), state.care
+            return
+        zeros = lv.zeros() & state.care  # sibling zeros on the care cells
+        if name in ("divide", "true_divide") and pos == RIGHT:  # t = r / a: a may have no zero at all
+            yield everything, np.flatnonzero(lv.zero_free()), state.care
+            return
+        t_zero = (state.rows == 0) & state.care
+        if name == "multiply":  # t = a * r: where a is 0, t must be 0 and r is free
+            clean = ~zeros.any(axis=1)
+            yield everything, np.flatnonzero(clean), state.care
+            patterns, inverse = np.unique(zeros[~clean], axis=0, return_inverse=True)
+            dirty = np.flatnonzero(~clean)
+            for k, pat in enumerate(patterns):
+                ok = np.flatnonzero(~(pat & ~t_zero).any(axis=1))
+                if len(ok):
+                    yield ok, dirty[inverse.ravel() == k], state.care & ~pat
+            return
+        # t = a / r: a is 0 exactly where t is 0 (on the care cells), r is free there
+        patterns, inverse = np.unique(t_zero, axis=0, return_inverse=True)
+        for k, pat in enumerate(patterns):
+            rows = np.flatnonzero(inverse.ravel() == k)
+            sides = np.flatnonzero((zeros == pat).all(axis=1))
+            if len(sides):
+                yield rows, sides, state.care & ~pat
+
+    def _pair_keys(self, state: State, name: str, pos: int, s: int, f: np.ndarray, sides: np.ndarray,
+                   care: np.ndarray) -> np.ndarray:
+        """Keys (over ``care``) of the child each (requirement f, sibling a) pair needs, f-major."""
+        lv = self.bank.levels[s]
+        t = state.rows[f]
+        if name in ("add", "subtract"):
+            kt = self._keys(t, care)[:, None, :]
+            ka = self._side_keys(s, care)[sides][None, :, :]
+            if name == "add" or pos == RIGHT:  # t = a + r, t = r - a  ->  r = t - a, r = t + a
+                k = kt - ka if name == "add" else kt + ka
+            else:  # t = a - r  ->  r = a - t
+                k = ka - kt
+            return (k % P).reshape(-1, field.FORMS)
+        if name == "multiply":  # r = t / a
+            w, other = self.bank.forms.weighted(t, care), lv.inv()[sides]
+        elif pos == LEFT:  # t = a / r  ->  r = a / t
+            w, other = self.bank.forms.weighted(field.inverse(t), care), lv.res[sides]
+        else:  # t = r / a  ->  r = t * a
+            w, other = self.bank.forms.weighted(t, care), lv.res[sides]
+        k = field.dot(other, field.halves(w.T))  # (A, F * L)
+        return k.reshape(len(sides), len(f), field.FORMS).transpose(1, 0, 2).reshape(-1, field.FORMS)
+
+    def _deeper(self, state: State, sym: int, op, pos: int, s: int | None, u: int) -> None:
+        """Form the needed child's values explicitly, deduplicate, and settle them as requirements of size u."""
+        name = op.numpy
+        if name == "negative":
+            groups = [(np.arange(len(state.rows)), None, state.care)]
+        else:
+            groups = self._side_groups(state, name, pos, s)
+        for group, sides, care in groups:
+            n_side = 1 if sides is None else len(sides)
+            for block in self._blocks(len(group), n_side):
+                f = np.repeat(group[block], n_side)
+                a = np.zeros(len(f), np.int64) if sides is None else np.tile(sides, len(block))
+                granted = self.meter.grant(len(f))
+                if granted < len(f):
+                    raise OutOfBudget("budget")
+                rows = self._needed(state, name, pos, s, f, a, care)
+                keep = self._fresh(rows, care, u)
+                if keep.any():
+                    self.trail.append((state.trail, f[keep], sym, pos, s, a[keep]))
+                    self._expand(State(rows[keep], care, u, len(self.trail) - 1))
+
+    def _needed(self, state: State, name: str, pos: int, s, f, a, care) -> np.ndarray:
+        """Residue rows of the child each (requirement, sibling) pair needs (0 off the care cells)."""
+        t = state.rows[f]
+        if name == "negative":
+            r = (P - t) % P
+        else:
+            lv = self.bank.levels[s]
+            if name == "add":
+                r = field.sub(t, lv.res[a])
+            elif name == "subtract":
+                r = field.add(t, lv.res[a]) if pos == RIGHT else field.sub(lv.res[a], t)
+            elif name == "multiply":
+                r = field.mul(t, lv.inv()[a])
+            elif pos == LEFT:
+                r = field.mul(lv.res[a], field.inverse(t))
+            else:
+                r = field.mul(t, lv.res[a])
+        return np.where(care, r, 0)
+
+    def _fresh(self, rows: np.ndarray, care: np.ndarray, u: int) -> np.ndarray:
+        """Rows not seen before as requirements of size u with this care (and unique among themselves)."""
+        keys = self._keys(rows, care)
+        packed = field.pack(keys) ^ (keys[:, 2] << np.int64(1))
+        _, first = np.unique(packed, return_index=True)
+        keep = np.zeros(len(rows), bool)
+        keep[first] = True
+        slot = (u, np.packbits(care).tobytes())
+        seen = self.seen.get(slot, np.empty(0, np.int64))
+        keep &= ~np.isin(packed, seen)
+        self.seen[slot] = np.union1d(seen, packed[keep])
+        return keep
+
+    # --- programs ---------------------------------------------------------------------
+
+    def _assemble(self, state: State, f: int, sym: int, pos: int, s, a: int, child: tuple) -> tuple:
+        """The whole program: the found child under (sym, sibling), then up the trail to the root."""
+        node = self._node(sym, pos, s, a, child)
+        trail = state.trail
+        while trail:
+            parent, rows, psym, ppos, ps, pa = self.trail[trail]
+            node = self._node(psym, ppos, ps, int(pa[f]), node)
+            f = int(rows[f])
+            trail = parent
+        return self.outer(node)
+
+    def _node(self, sym: int, pos: int, s, a: int, child: tuple) -> tuple:
+        if s is None:
+            return (sym, child)
+        side = self.bank.tree(self.bank.levels[s].start + a)
+        return (sym, side, child) if pos == LEFT else (sym, child, side)
+
+    def _verify(self, trees: list[tuple]) -> np.ndarray:
+        """Exact check at the shown points: every cell's state equal to the target's."""
+        from gensynth.universe.syntax import evaluate_trees
+
+        if not trees:
+            return np.zeros(0, bool)
+        v = evaluate_trees(trees, self.grammar)
+        return (v.num[:, self.points] == self.target.num).all(axis=1) & (v.den[:, self.points] == self.target.den).all(axis=1)
 
 
-def _bank_tree(bank: "_Bank", gid: int) -> tuple:
-    lvl = int(bank.level_of(np.array([gid]))[0])
-    k = gid - bank.start[lvl]
-    kids = [c for c in (int(bank.left[lvl][k]), int(bank.right[lvl][k])) if c >= 0]
-    return (int(bank.sym[lvl][k]), *[_bank_tree(bank, c) for c in kids])
+def solve_enumerative(grammar: Grammar, points: np.ndarray, target, budget: Budget | None = None,
+                      meter: Meter | None = None, memory_bytes: float = MEMORY_BYTES) -> SearchResult:
+    """Smallest program of ``grammar`` whose values at grid ``points`` equal ``target``.
+
+    ``target``: exact Values (one row) or float64 values (NaN = undefined, recovered as
+    exact rationals). Field grammars with a target defined at every shown point get the
+    deductive search; anything else the exact bottom-up engine.
+    """
+    from gensynth.errors import GensynthError
+
+    meter = meter or Meter(budget or Budget())
+    points = np.asarray(points, np.int64)
+    if not isinstance(target, Values):
+        if len(target) != len(points):
+            raise GensynthError(f"The target has {len(target)} values but {len(points)} example points were given; "
+                                f"pass the target's values at exactly those points.")
+        target = exact_target(np.asarray(target, np.float64))
+        if target is None:
+            return SearchResult(None, "exhausted", 0, meter.elapsed(), how="not a rational target")
+    if field.is_field_grammar(grammar) and (target.den > 0).all() and (field.residues(target) < P).all():
+        return DeductiveSearch(grammar, points, meter, memory_bytes).solve(target)
+    return solve_bottom_up(grammar, points, target, meter)
 
 
-def tree_size(tree: tuple) -> int:
-    """Number of operator nodes."""
-    return 0 if len(tree) == 1 else 1 + sum(tree_size(c) for c in tree[1:])
+@register
+class Enumerative:
+    """Bank + meet in the middle + deduction along a spine, size by size (smallest program first)."""
+
+    name = "enumerative"
+    needs_model = False
+
+    def __init__(self, context: SolveContext) -> None:
+        self.grammar = context.grammar
+        self.memory_bytes = getattr(context.config, "memory_gb", MEMORY_BYTES / 1e9) * 1e9
+
+    def solve(self, problem: Problem, meter: Meter) -> Attempt:
+        from gensynth.universe.syntax import parse_prefix
+
+        result = solve_enumerative(self.grammar, problem.points, problem.target, meter=meter, memory_bytes=self.memory_bytes)
+        tree = parse_prefix(result.prefix, self.grammar) if result.prefix else None
+        return Attempt(tree, result.status, exact_up_to=result.exact_up_to, how=result.how)

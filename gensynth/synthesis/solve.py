@@ -1,102 +1,128 @@
-"""`gensynth solve`: search-based and hybrid synthesizers on the same splits as the models.
+"""`gensynth solve`: run a registered synthesizer on a set of tasks and store the run.
 
 Writes a run like `gensynth train` does (runs / metrics / predictions, through a run
-directory and ``gensynth.results.ingest``), with ``config.method`` naming the synthesizer, its
-budget and parent model, and per task ``predictions.candidates`` / ``search_seconds``.
+directory and ``gensynth.results.ingest``), with ``config.method`` naming the synthesizer,
+``config.budget`` the most candidates a task could be charged, ``config.accounting`` how
+candidates and seconds were counted, and per task ``predictions.candidates`` /
+``search_seconds``. Per-task search details the predictions table has no column for
+(status, how, smallest-program guarantee) go to ``search.parquet`` in the run directory
+and to metrics.
 
-Methods (each sees only a task's examples — its function's outputs at the shown grid
-points — never the warehouse's answer):
+Methods are modules registering a ``gensynth.synthesis.methods.Synthesizer``; each task
+is charged through one ``gensynth.synthesis.budget.Meter`` (one accounting for all).
+A method sees a task's examples — its exact values at the shown grid points — never
+the warehouse's answer.
 
-* ``enumerative``: ``gensynth.synthesis.enumerative`` bottom-up search with observational equivalence
-  and exact inverse lookups; smallest consistent program within the budget.
-* ``sample_verify``: draw up to K programs from a trained run (temperature sampling),
-  execute them on the examples, return the first consistent one.
-* ``hybrid``: neural-guided repair. The model's K samples are verified first; if none
-  fits, each sample is *repaired*: the target is pushed down every root-to-node path by
-  exact operator inverses and the value the node would need is looked up among all
-  programs up to ``--bank-ops`` operators (built once per task); the smallest repaired
-  program wins. Only if no sample can be repaired does it fall back to enumerative search
-  with the budget left. The model proposes the program's large-scale shape, which pure
-  enumeration reaches only at exponential cost; search supplies the exact small parts the
-  model gets wrong. It reaches programs larger than anything either part handles alone.
-
-Tasks: a split view's role (``--view split_X --role test_ood``) or the tasks beyond the
-enumerated size (``--view tasks_beyond``), the first ``--limit`` in a fixed hashed order.
+Tasks: a split view's role (``--view split_X --role test_ood``), the tasks beyond the
+enumerated size (``--view tasks_beyond``), or a user task set (``--tasks FILE``, stored
+in ``tasks``; ``--view tasks`` reads one back), the first ``--limit`` in a fixed hashed
+order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gensynth.errors import GensynthError
+from gensynth.synthesis import tasks as task_tables
+from gensynth.synthesis.budget import Budget, Meter, OutOfBudget
+from gensynth.synthesis.tasks import Task
+from gensynth.universe.rational import Values
 
-METHODS = ("enumerative", "sample_verify", "hybrid")
+__all__ = ["SolveConfig", "Task", "read_tasks", "solve", "solve_task", "problem_of"]
+
 BEYOND_VIEW = "tasks_beyond"
 
 
 @dataclass(frozen=True)
 class SolveConfig:
-    """One solve run's parameters (recorded as runs.config)."""
+    """One solve run's parameters (recorded as runs.config); the CLI's flags and defaults come from here."""
 
     method: str
+    """Synthesizer, by registered name (--method): enumerative, sample_verify, hybrid, ..."""
     view: str
+    """Split view whose role supplies the tasks (--view split_NAME), tasks_beyond, or tasks (the stored user tasks)."""
     role: str = "test_ood"
+    """Role of the view to solve (--role; ignored for tasks_beyond)."""
     limit: int = 100
+    """Solve the first N tasks, in a fixed hashed order (--limit)."""
     budget_candidates: int = 2_000_000
+    """Candidates evaluated per task, at most (--budget-candidates): every method, model samples included."""
     budget_seconds: float = 10.0
-    max_ops: int = 8
-    samples: int = 32  # K: model samples per task (sample_verify, hybrid)
+    """Wall seconds per task from its start, at most (--budget-seconds): every method, sampling included."""
+    max_ops: int = 10
+    """Largest program searched, in operators (--max-ops)."""
+    samples: int = 32
+    """Model samples per task, at most (--samples; sample_verify, hybrid)."""
     temperature: float = 1.0
-    bank_ops: int = 3  # hybrid: size of the programs a repair may splice in
+    """Sampling temperature of the model (--temperature)."""
+    bank_ops: int = 3
+    """hybrid: size of the programs a repair may splice in (--bank-ops)."""
     parent_run: str | None = None
-    n_examples: int | None = None  # shown grid points per task (None: all)
+    """Trained run whose model proposes programs (--run; methods that need a model)."""
+    n_examples: int | None = None
+    """Grid points shown per task (--n-examples); None: all."""
     seed: int = 0
+    """Seed of sampling and of the shown points (--seed)."""
+    tasks_file: str | None = None
+    """File of targets to store in `tasks` and solve (--tasks FILE): formulas one per line, or a CSV/Parquet of values."""
+    memory_gb: float = 2.5
+    """Memory budget of one search's bank in GB (--memory-gb): bounds how many program sizes are banked."""
 
     def validate(self) -> None:
         """Refuse bad flags with one message naming each."""
+        from gensynth.synthesis.methods import method_names
+
         problems = []
-        if self.method not in METHODS:
-            problems.append(f"--method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        names = method_names()
+        if self.method not in names:
+            problems.append(f"--method must be one of {', '.join(names)} (got {self.method!r})")
         if self.limit < 1:
             problems.append(f"--limit must be >= 1 (got {self.limit})")
         if self.budget_candidates < 1:
             problems.append(f"--budget-candidates must be >= 1 (got {self.budget_candidates}); a zero budget can solve nothing")
         if self.budget_seconds <= 0:
             problems.append(f"--budget-seconds must be > 0 (got {self.budget_seconds})")
+        if self.max_ops < 0:
+            problems.append(f"--max-ops must be >= 0 (got {self.max_ops})")
         if self.samples < 1:
             problems.append(f"--samples must be >= 1 (got {self.samples})")
-        if self.method in ("sample_verify", "hybrid") and not self.parent_run:
+        if self.temperature < 0:
+            problems.append(f"--temperature must be >= 0 (got {self.temperature})")
+        if self.memory_gb <= 0:
+            problems.append(f"--memory-gb must be > 0 (got {self.memory_gb})")
+        if self.n_examples is not None and self.n_examples < 1:
+            problems.append(f"--n-examples must be >= 1 (got {self.n_examples})")
+        if self.method in names and self.needs_model and not self.parent_run:
             problems.append(f"--method {self.method} needs a trained model: pass --run RUN_ID (see `gensynth runs list`)")
         if problems:
             raise GensynthError("Invalid solve parameters: " + "; ".join(problems) + ".")
 
+    @property
+    def needs_model(self) -> bool:
+        from gensynth.synthesis.methods import get_method
 
-@dataclass
-class Task:
-    """One synthesis task: the target's outputs (float64, NaN = undefined) and its hash."""
+        return bool(get_method(self.method).needs_model)
 
-    program_id: int
-    prefix: str
-    outputs: np.ndarray
-    value_hash: int
-    function_id: int
-    value_hash2: int = 0  # second half of the target's hash: the pass check compares both
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.budget_candidates, self.budget_seconds, self.max_ops)
 
 
-def read_tasks(con, config: SolveConfig) -> list[Task]:
-    """The first ``limit`` tasks of the view's role, in hashed (unbiased, fixed) order."""
+def read_tasks(con, config: SolveConfig, grammar) -> list[Task]:
+    """The first ``limit`` tasks of the view (or role), in hashed (unbiased, fixed) order."""
     if config.view == BEYOND_VIEW:
-        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks_beyond'").fetchone()[0]
-        if not exists:
-            raise GensynthError("This warehouse has no `tasks_beyond` table; create it with `gensynth beyond --tasks 200`.")
-        rows = con.execute("SELECT task_id, prefix, outputs, value_hash, -1, value_hash2 FROM tasks_beyond ORDER BY hash(task_id), task_id LIMIT ?",
-                           [config.limit]).fetchall()
+        rows = task_tables.beyond_rows(con, config.limit)
+    elif config.view == task_tables.USER_VIEW:
+        from gensynth.synthesis.task_files import user_tasks
+
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        return user_tasks(con, grammar, version, limit=config.limit)
     else:
         from gensynth.learning.snapshot import check_split
 
@@ -104,232 +130,108 @@ def read_tasks(con, config: SolveConfig) -> list[Task]:
         if config.role not in split.roles:
             raise GensynthError(f"View {split.view} has no role '{config.role}'; its roles are {', '.join(sorted(split.roles))}.")
         rows = con.execute(
-            f"SELECT s.program_id, p.prefix, f.outputs, f.value_hash, p.function_id, f.value_hash2 FROM {split.view} AS s "
-            "JOIN programs AS p USING (program_id) JOIN functions AS f USING (function_id) "
+            f"SELECT s.program_id, p.prefix, p.function_id FROM {split.view} AS s JOIN programs AS p USING (program_id) "
             "WHERE s.role = ? ORDER BY hash(s.program_id), s.program_id LIMIT ?", [config.role, config.limit]).fetchall()
-    return [Task(int(r[0]), r[1], np.array(r[2], dtype=np.float64), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+    return task_tables.tasks_of_programs(rows, grammar)
 
 
-class NeuralProposer:
-    """Samples programs from a trained run's model."""
+@dataclass
+class Outcome:
+    """One task's result."""
 
-    def __init__(self, run_dir: Path, config: SolveConfig) -> None:
-        import torch
-
-        from gensynth.learning.train import _grammar_of, _read_json
-        from models import N_SPECIAL
-        from models.lit import PBELitModule
-
-        state = _read_json(run_dir / "state.json", {})
-        if state.get("status") != "finished":
-            raise GensynthError(f"Run {run_dir.name} is not a finished training run (status '{state.get('status')}'); "
-                                f"pick one from `gensynth runs list`.")
-        self.grammar = _grammar_of(run_dir)
-        self.model = PBELitModule.load_from_checkpoint(run_dir / state["checkpoint_path"], map_location="cpu").model.eval()
-        self.max_len = self.model.config.max_len
-        self.arity = torch.tensor([-1] * N_SPECIAL + list(self.grammar.arities))
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.config = config
-
-    def sample(self, outputs: np.ndarray, shown: np.ndarray) -> list[tuple]:
-        """K sampled programs (distinct parsed trees, in sampling order)."""
-        from gensynth.learning.predictions import decode, tokens_to_text
-        from gensynth.universe.syntax import ParseError, parse_prefix
-
-        values = np.nan_to_num(outputs.astype(np.float32), nan=np.nan)[None, :]
-        tokens, _ = decode(self.model, values, shown[None, :], self.arity, self.max_len, self.config.samples,
-                           self.config.temperature, self.generator, 1, "cpu")
-        texts, closed = tokens_to_text(tokens[0], self.grammar)
-        trees, seen = [], set()
-        for text, ok in zip(texts, closed):
-            try:
-                tree = parse_prefix(text, self.grammar) if ok else None
-            except ParseError:
-                tree = None
-            if tree is not None and tree not in seen:
-                seen.add(tree)
-                trees.append(tree)
-        return trees
+    tree: tuple | None
+    status: str
+    how: str
+    exact_up_to: int | None
+    candidates: int
+    seconds: float
 
 
-def _consistent(trees: list[tuple], grammar, points: np.ndarray, target_hashes) -> np.ndarray:
-    """Which trees equal the target exactly at the shown points."""
-    from gensynth.universe.functions import row_hashes
-    from gensynth.universe.rational import Values
-    from gensynth.universe.syntax import evaluate_trees
-
-    if not trees:
-        return np.zeros(0, bool)
-    v = evaluate_trees(trees, grammar)
-    h1, h2 = row_hashes(Values(v.num[:, points], v.den[:, points], v.flt[:, points]))
-    return (h1 == target_hashes[0]) & (h2 == target_hashes[1])
-
-
-def solve_task(task: Task, config: SolveConfig, grammar, points: np.ndarray, proposer: NeuralProposer | None):
-    """(program tree or None, candidates, seconds, how) for one task."""
-    from gensynth.universe.functions import row_hashes
-    from gensynth.synthesis.enumerative import Budget, EnumerativeSearch, _Bank, _OutOfBudget, exact_target, repair, tree_size
-
-    start = time.perf_counter()
-    budget = Budget(config.budget_candidates, config.budget_seconds, config.max_ops)
-    target_values = task.outputs[points]
-    if config.method == "enumerative":
-        result = EnumerativeSearch(grammar, points, budget).solve(target_values)
-        return _tree_of(result.prefix, grammar), result.candidates, time.perf_counter() - start, result.status
-    target = exact_target(target_values)
-    if target is None:
-        return None, 0, time.perf_counter() - start, "unrepresentable"
-    hashes = tuple(h[0] for h in row_hashes(target))
-    samples = proposer.sample(task.outputs, _mask(points, len(task.outputs)))
-    fits = _consistent(samples, grammar, points, hashes)
-    if fits.any():  # the first consistent sample, counting the samples drawn up to it
-        first = int(np.argmax(fits))
-        return samples[first], first + 1, time.perf_counter() - start, "sampled"
-    spent = len(samples)
-    if config.method == "sample_verify":
-        return None, spent, time.perf_counter() - start, "no consistent sample"
-    # Hybrid: repair the samples against a bank of small programs.
-    search = EnumerativeSearch(grammar, points, Budget(max(1, budget.candidates - spent), budget.seconds, budget.max_ops))
-    search.started, search.candidates, search.target = time.perf_counter(), spent, target
-    search.t1, search.t2 = hashes
-    search.bank = _Bank()
-    repaired = []
+def solve_task(method, problem, budget: Budget, charged_seconds: float = 0.0) -> Outcome:
+    """Run ``method`` on one task through a fresh Meter whose clock starts ``charged_seconds`` early."""
+    meter = Meter(budget, charged_seconds)
     try:
-        for n in range(config.bank_ops + 1):
-            search._bank_level(n)
-        for tree in samples:
-            search._spend(1)
-            repaired += repair(tree, grammar, points, target, search.bank, len(search.bank.levels) - 1)
-    except _OutOfBudget:  # the bank or the repairs ran out of budget: use what was found
-        pass
-    if repaired:
-        return min(repaired, key=tree_size), search.candidates, time.perf_counter() - start, "repaired"
-    left = budget.candidates - search.candidates
-    if left < 1 or time.perf_counter() - start >= budget.seconds:
-        return None, search.candidates, time.perf_counter() - start, "budget"
-    rest = EnumerativeSearch(grammar, points, Budget(left, budget.seconds - (time.perf_counter() - start), budget.max_ops))
-    result = rest.solve(target_values)
-    return _tree_of(result.prefix, grammar), search.candidates + result.candidates, time.perf_counter() - start, "enumerated"
+        attempt = method.solve(problem, meter)
+        tree, status, how, exact = attempt.tree, attempt.status, attempt.how, attempt.exact_up_to
+    except OutOfBudget as stop:
+        tree, status, how, exact = None, stop.status, "", None
+    return Outcome(tree, "solved" if tree is not None else status, how, exact, meter.candidates, meter.elapsed())
 
 
-def _tree_of(prefix: str | None, grammar):
-    from gensynth.universe.syntax import parse_prefix
+def problem_of(task: Task, grammar, points: np.ndarray):
+    """What a method sees of a task: exact values at the shown points, floats (NaN elsewhere) for a model."""
+    from gensynth.synthesis.methods import Problem
 
-    return None if prefix is None else parse_prefix(prefix, grammar)
-
-
-def _mask(points: np.ndarray, n_points: int) -> np.ndarray:
-    shown = np.zeros(n_points, bool)
-    shown[points] = True
-    return shown
+    outputs = np.full(task.exact.num.shape[1], np.nan)
+    outputs[points] = task.outputs[points]
+    target = Values(task.exact.num[:, points], task.exact.den[:, points], task.exact.flt[:, points])
+    return Problem(task.program_id, grammar, points, target, outputs)
 
 
-def solve(warehouse: Path, config: SolveConfig, quiet: bool = False) -> dict:
-    """Run a synthesizer on a view's tasks; write and ingest its run. Returns a summary dict."""
+def solve(warehouse: Path, config: SolveConfig, quiet: bool = False, tasks: list[Task] | None = None) -> dict:
+    """Run a synthesizer on a view's tasks (or the given ones); write and ingest its run. Returns a summary dict."""
     from gensynth.learning.snapshot import shown_mask
-    from gensynth.universe.grammar import grammar_from_meta
-    from gensynth.learning.predictions import Checker, offgrid_points
     from gensynth.progress import Stages
-    from gensynth.results.ingest import INGEST_TIMEOUT_S, connect_retrying, ingest_run, runs_root, write_results
-    from gensynth.universe.syntax import evaluate_float, parse_prefix, to_prefix
-    from gensynth.learning.train import new_run_id
-    from gensynth.version import code_version
+    from gensynth.results.ingest import connect_retrying, runs_root
+    from gensynth.synthesis.methods import SolveContext, get_method
+    from gensynth.universe.grammar import grammar_from_meta
+    from gensynth.warehouse import check_schema_version
 
     config.validate()
     warehouse = Path(warehouse)
+    if config.tasks_file and tasks is None:
+        tasks = store_user_tasks(warehouse, Path(config.tasks_file))[: config.limit]
     con = connect_retrying(warehouse, read_only=True)
     try:
-        from gensynth.warehouse import check_schema_version
-
         check_schema_version(con, warehouse)
         grammar = grammar_from_meta(con)
-        tasks = read_tasks(con, config)
+        tasks = tasks if tasks is not None else read_tasks(con, config, grammar)
         data_version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
     finally:
         con.close()
     if not tasks:
         raise GensynthError(f"No tasks: role '{config.role}' of {config.view} is empty.")
-    proposer, parent = None, {}
-    if config.method != "enumerative":
-        run_dir = runs_root(warehouse) / config.parent_run
-        if not (run_dir / "config.json").is_file():
-            raise GensynthError(f"No training run '{config.parent_run}' next to '{warehouse}'; see `gensynth runs list`.")
-        proposer = NeuralProposer(run_dir, config)
-        parent = json.loads((run_dir / "config.json").read_text())
-    run_id = new_run_id()
-    run_dir = runs_root(warehouse) / run_id
-    run_dir.mkdir(parents=True)
+    cls = get_method(config.method)
+    model = None
+    if cls.needs_model:
+        from gensynth.synthesis.neural import load_proposer
+
+        model = load_proposer(runs_root(warehouse), config.parent_run, config.seed, config.temperature)
+    shared_seconds = model.load_seconds if model is not None else 0.0
+    method = cls(SolveContext(config, grammar, model))
+    n_points = tasks[0].exact.num.shape[1]
+    shown = shown_mask(np.array([t.function_id if t.function_id >= 0 else t.program_id for t in tasks]), n_points,
+                       config.n_examples, config.seed)
     started = dt.datetime.now(dt.timezone.utc)
-    n_points = len(tasks[0].outputs)
-    shown = shown_mask(np.array([t.function_id for t in tasks]), n_points, config.n_examples, config.seed)
-    offgrid = offgrid_points(grammar, 32, config.seed)
-    checker = Checker(grammar, offgrid)
-    rows = []
+    outcomes = []
     with Stages(quiet=quiet) as stages, stages.stage(f"solve ({config.method})", total=len(tasks)) as advance:
         for i, task in enumerate(tasks):
             points = np.flatnonzero(shown[i]) if shown is not None else np.arange(n_points)
-            tree, candidates, seconds, how = solve_task(task, config, grammar, points, proposer)
-            rows.append((task, tree, candidates, seconds, how))
+            outcomes.append(solve_task(method, problem_of(task, grammar, points), config.budget, shared_seconds / len(tasks)))
             advance(i + 1)
-    texts = [to_prefix(t, grammar) if t is not None else "" for _, t, _, _, _ in rows]
-    target_off = np.stack([evaluate_float(parse_prefix(t.prefix, grammar), grammar, offgrid) for t in tasks])
-    parsed, passed, off_ok = checker.check(texts, np.array([t != "" for t in texts]),
-                                           np.array([(t.value_hash, t.value_hash2) for t in tasks], np.int64), target_off)
-    role = "test_beyond" if config.view == BEYOND_VIEW else config.role
-    predictions = {
-        "run_id": [run_id] * len(tasks), "view": [config.view] * len(tasks), "role": [role] * len(tasks),
-        "program_id": np.array([t.program_id for t in tasks], np.int32), "decoding": ["search"] * len(tasks),
-        "sample_index": np.zeros(len(tasks), np.int32), "predicted": texts, "parsed": parsed, "passed": passed,
-        "exact_match": np.array([x == t.prefix for x, t in zip(texts, tasks)]), "offgrid_passed": off_ok,
-        "logprob": np.full(len(tasks), np.nan), "candidates": np.array([r[2] for r in rows], np.int64),
-        "search_seconds": np.array([r[3] for r in rows], np.float64),
-    }
-    pred_file = run_dir / "predictions.parquet"
-    _write_parquet(predictions, pred_file)
-    solve_rate = float(passed.mean())
-    finished = dt.datetime.now(dt.timezone.utc)
-    (run_dir / "config.json").write_text(json.dumps({"kind": "solve", "config": asdict(config)}, indent=2))
-    run_row = {
-        "run_id": run_id, "view": config.view, "split_sql_hash": None, "role_sizes": {role: len(tasks)},
-        "config": {"method": config.method, **asdict(config), "parent_config": parent or None},
-        "size": parent.get("model", {}).get("name", config.method) if parent else config.method,
-        "n_params": int(_parent_params(warehouse, config.parent_run)), "training_flops": None,
-        "examples_seen": None, "tokens_seen": None, "steps": None,
-        "wall_time_s": round((finished - started).total_seconds(), 3), "device": "cpu x1",
-        "code_version": code_version(), "data_version": data_version, "checkpoint": None,
-        "status": "finished", "error": None, "started_at": started, "finished_at": finished,
-    }
-    metrics = [(0, f"eval/{config.view}/{role}/pass@1", solve_rate),
-               (0, f"search/{role}/median_seconds", float(np.median(predictions["search_seconds"]))),
-               (0, f"search/{role}/median_candidates", float(np.median(predictions["candidates"])))]
-    write_results(run_dir, run_row, metrics, [pred_file])
-    outcome = ingest_run(warehouse, run_dir, timeout=INGEST_TIMEOUT_S)
-    return {"run_id": run_id, "tasks": len(tasks), "solved": int(passed.sum()), "solve_rate": solve_rate,
-            "median_seconds": float(np.median(predictions["search_seconds"])),
-            "median_candidates": float(np.median(predictions["candidates"])), "ingest": outcome.state,
-            "ingest_message": outcome.message, "how": [r[4] for r in rows]}
+    from gensynth.synthesis.runs import store_run
+
+    return store_run(warehouse, config, grammar, tasks, outcomes, data_version, started, model, shared_seconds)
 
 
-def _parent_params(warehouse: Path, run_id: str | None) -> int:
-    if not run_id:
-        return 0
-    from gensynth.results.ingest import runs_root
-    from gensynth.learning.train import run_row
+def store_user_tasks(warehouse: Path, path: Path) -> list[Task]:
+    """Read a task file (refusing it whole on any bad line), store it in `tasks`, return its tasks in file order."""
+    from gensynth.results.ingest import connect_retrying
+    from gensynth.synthesis.task_files import read_task_file, store_tasks, user_tasks
+    from gensynth.universe.grammar import grammar_from_meta
+    from gensynth.warehouse import check_schema_version
 
+    con = connect_retrying(warehouse, read_only=True)
     try:
-        return int(run_row(runs_root(warehouse) / run_id)["n_params"])
-    except Exception:  # noqa: BLE001 - a parent without a readable row still ran
-        return 0
-
-
-def _write_parquet(columns: dict, path: Path) -> None:
-    """Write columns (numpy arrays or lists of text) to parquet through an in-memory DuckDB."""
-    import duckdb
-
-    con = duckdb.connect()
+        check_schema_version(con, warehouse)
+        grammar = grammar_from_meta(con)
+    finally:
+        con.close()
+    parsed = read_task_file(path, grammar)  # before anything is written
+    con = connect_retrying(warehouse, read_only=False)
     try:
-        con.register("cols", {k: (np.array(v, dtype=str) if isinstance(v, list) else v) for k, v in columns.items()})
-        path_s = str(path).replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM cols) TO '{path_s}' (FORMAT parquet)")
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        ids = store_tasks(con, path, parsed, version)
+        return user_tasks(con, grammar, version, ids=ids)
     finally:
         con.close()
