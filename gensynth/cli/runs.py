@@ -133,7 +133,7 @@ def runs_list(
     """The runs of the current universe: run directories, and warehouse rows without one."""
     from rich.table import Table
 
-    from gensynth.progress import console
+    from gensynth.progress import out_console as console  # a listing: stdout, whole rows in a pipe
     from gensynth.results.ingest import run_dirs, runs_root
 
     path = _warehouse(warehouse)
@@ -181,7 +181,7 @@ def runs_show(run: str = typer.Argument(..., help="RUN_ID"), warehouse: Optional
     import json
 
     from gensynth.learning.train import run_dir_for
-    from gensynth.progress import console, summary_table
+    from gensynth.progress import out_console as console, summary_table
     from gensynth.results.ingest import ingested_marker
 
     path = _warehouse(warehouse)

@@ -30,9 +30,9 @@ def _path(warehouse: Optional[Path]) -> Path:
 
 
 def _out():
-    from rich.console import Console
+    from gensynth.progress import make_console  # not cut to 80 columns in a pipe
 
-    return Console()
+    return make_console()
 
 
 def _fmt(value) -> str:
