@@ -151,8 +151,8 @@ figcaption { font-size: 13px; color: #555; margin-top: 6px; }
 .pair .sql h4 { margin: 0 0 4px; font-size: 13px; font-weight: 600; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #dfe2e6; padding: 3px 8px; text-align: right; white-space: nowrap; }
-th { background: #f1f3f5; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #dfe2e6; padding: 3px 8px; text-align: left; white-space: nowrap; vertical-align: top; }
+th { background: #f1f3f5; } td.num { text-align: right; } td.long { white-space: normal; min-width: 18em; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 details summary { cursor: pointer; font-size: 13px; color: #1f4e8c; }
 .empty { color: #666; font-style: italic; }
@@ -163,8 +163,14 @@ def _html_table(t: Table) -> str:
     if not t.rows:
         return f'<p class="empty">{inline(t.empty)}</p>'
     head = "".join(f"<th>{_html.escape(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(f"<td>{inline(fmt(v))}</td>" for v in r) + "</tr>" for r in t.rows)
+    body = "".join("<tr>" + "".join(_html_cell(v) for v in r) + "</tr>" for r in t.rows)
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _html_cell(v) -> str:
+    text = fmt(v)
+    kind = "num" if isinstance(v, (int, float)) and not isinstance(v, bool) else "long" if len(text) > 40 else ""
+    return f'<td class="{kind}">{inline(text)}</td>' if kind else f"<td>{inline(text)}</td>"
 
 
 def _html_query(q: Query) -> str:
