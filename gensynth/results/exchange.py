@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,13 @@ def _view_summaries() -> dict[str, str]:
     for o in analysis_objects():
         if o.kind != "view":
             continue
-        head = " ".join(line.removeprefix("--").strip() for line in o.text.splitlines()[:4] if line.startswith("--"))
-        out[o.name] = head.split(": ", 1)[-1].split(". ")[0].rstrip(".")
+        head = []
+        for line in o.text.splitlines():
+            if not line.startswith("--") or not line.removeprefix("--").strip():
+                break  # the header's first paragraph
+            head.append(line.removeprefix("--").strip())
+        text = re.split(r"\.\s|:\s*\*|\.$", " ".join(head).split(": ", 1)[-1])[0].rstrip(".:")
+        out[o.name] = text if len(text) <= 180 else text[:177].rsplit(" ", 1)[0] + " …"
     return out
 
 
