@@ -332,11 +332,13 @@ def figure_proximity(d: ReportData, path: Path) -> str | None:
     answered = len({r["run_id"] for r in d.rows("every_run")})
     top = (f"top: the test programs of run {featured[0]['run_id']} ({featured[0]['size']}, {featured[0]['max_steps']} "
            f"steps) on {d.split}" if featured else "top: no run on the split drawn")
-    fig.suptitle(f"Distance to the nearest training program, solved vs unsolved ({top}; dashed: medians);\n"
-                 f"bottom: each of the {n_runs} run(s) with an AUC separately, not pooled"
-                 + (f" ({answered - n_runs} other finished run(s) solved none or all of their test programs, or have "
-                    "no distances: no AUC)" if answered > n_runs else ""), fontsize=12)
+    bottom = (f"bottom: each of the {n_runs} run(s) with an AUC separately, not pooled"
+              + (f" ({answered - n_runs} other finished run(s) solved none or all of their test programs, or have no "
+                 "distances: no AUC)" if answered > n_runs else "") if n_runs else "bottom: no run has an AUC yet")
+    fig.suptitle(f"Distance to the nearest training program, solved vs unsolved ({top}; dashed: medians);\n{bottom}",
+                 fontsize=12)
     fig.tight_layout()
-    fig.subplots_adjust(left=max(fig.subplotpars.left, 0.16))  # room for the run labels of the AUC rows
+    if labels:
+        fig.subplots_adjust(left=max(fig.subplotpars.left, 0.16))  # room for the run labels of the AUC rows
     save(fig, path, tight=False)
     return note
