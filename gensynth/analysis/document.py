@@ -140,7 +140,7 @@ main { max-width: 1500px; margin: 0 auto; padding: 0 24px 48px 280px; }
 nav { position: fixed; top: 0; left: 0; bottom: 0; width: 240px; overflow-y: auto; padding: 20px 16px;
       background: #f6f7f9; border-right: 1px solid #e2e4e8; font-size: 14px; }
 nav ol { padding-left: 18px; margin: 6px 0; } nav a { color: #1f4e8c; text-decoration: none; }
-nav a:hover { text-decoration: underline; }
+nav a:hover { text-decoration: underline; } nav li.h3 { list-style: circle; margin-left: 14px; font-size: 13px; }
 h1 { margin-top: 24px; } h2 { margin-top: 40px; border-bottom: 1px solid #e2e4e8; padding-bottom: 4px; }
 code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f1f3f5; padding: 0 3px; }
 pre { font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa;
@@ -184,8 +184,8 @@ def _data_uri(path: Path) -> str:
 
 def html(blocks: list[Block], out: Path, title: str) -> str:
     """index.html: one file, figures embedded, a contents list, each table beside its SQL."""
-    sections = [b for b in blocks if isinstance(b, Heading) and b.level == 2]
-    nav = "".join(f'<li><a href="#{h.anchor}">{inline(h.text)}</a></li>' for h in sections)
+    sections = [b for b in blocks if isinstance(b, Heading) and b.level in (2, 3)]
+    nav = "".join(f'<li class="h{h.level}"><a href="#{h.anchor}">{inline(h.text)}</a></li>' for h in sections)
     body: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):

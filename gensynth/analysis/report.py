@@ -114,7 +114,7 @@ def _header(d: ReportData, summary: ReportSummary, warehouse: Path) -> list[Bloc
 
 
 def _density_section(d: ReportData) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "5. Density generalisation"), _figure(d, "density_matrix.png", "density matrix")]
+    blocks: list[Block] = [Heading(2, "3. Density generalisation"), _figure(d, "density_matrix.png", "density matrix")]
     if "density_cells" not in d.q:
         return blocks + [Text("_No finished runs on density_* splits yet (`gensynth sweep density`)._")]
     cfg, cells = d.q["density_cells"].variables, d.rows("density_cells")
@@ -142,7 +142,7 @@ def _density_section(d: ReportData) -> list[Block]:
     return blocks
 
 
-def _maps_and_scores(d: ReportData, summary: ReportSummary) -> list[Block]:
+def _maps(d: ReportData, summary: ReportSummary) -> list[Block]:
     featured = d.rows("featured_run")
     return [
         Heading(2, "1. The two manifolds"), _figure(d, "manifolds.png", "manifolds"),
@@ -150,16 +150,19 @@ def _maps_and_scores(d: ReportData, summary: ReportSummary) -> list[Block]:
         Text("Where one run solves its test programs: the finished training run on the split drawn with the highest "
              "test pass@1" + (f" (`{featured[0]['run_id']}`)." if featured else "; none yet.")),
         _figure(d, "solved_on_manifolds.png", "solved and unsolved test programs on both manifolds"),
-        Heading(2, "2. pass@1 by role, by program size, and what could fake it"),
+    ]
+
+
+def _scores(d: ReportData) -> list[Block]:
+    return [
+        Heading(3, "pass@1 by role, by program size, and what could fake it"),
         _figure(d, "pass_at_1.png", "pass@1 by role with 95% intervals"),
-        Text("Each marker is a run (seeds side by side), with its 95% Wilson interval; test roles of a run's own "
-             "split, plus train and val."),
+        Text("Each marker is a run (seeds side by side), with its 95% Wilson interval; every role of a run's own "
+             "split."),
+        _figure(d, "pass_by_size.png", "pass@1 by n_ops and depth"),
         _figure(d, "prediction_diversity.png", "function pass@1 and prediction diversity"),
         Text(f"Function pass@1 weights each target function once; a run whose most frequent answer exceeds "
              f"{TOP_SHARE:.0%} of a role's answers is flagged (its pass@1 mostly counts that one answer)."),
-        _figure(d, "pass_by_size.png", "pass@1 by n_ops and depth"),
-        Heading(2, "3. Training curves"), _figure(d, "training_curves.png", "training curves"),
-        Text("From `metrics`: training loss per logged step, validation loss and sequence accuracy at each validation."),
     ]
 
 
@@ -175,30 +178,33 @@ def _reproduce(out: Path, summary: ReportSummary) -> list[Block]:
 
 def report_blocks(d: ReportData, out: Path, summary: ReportSummary, warehouse: Path) -> list[Block]:
     """The whole report, in order (no warehouse connection)."""
-    blocks = _header(d, summary, warehouse) + _maps_and_scores(d, summary)
-    blocks += [Heading(2, "4. Support generalisation: out-of-distribution drop")]
+    blocks = _header(d, summary, warehouse) + _maps(d, summary)
+    blocks += [Heading(2, "2. Support generalisation: out-of-distribution drop")]
     blocks += _table(d, "ood_table", ["split", "OOD role", "method", "size", "runs", "test_id pass@1", "OOD pass@1",
                                       "abs drop", "rel drop"],
                      "No finished runs on splits with a test_id role yet (`gensynth sweep support`).")
-    blocks += _density_section(d)
-    blocks += [Heading(2, "6. Scaling with compute"), _figure(d, "scaling.png", "scaling")]
+    blocks += _scores(d) + _density_section(d)
+    blocks += [Heading(2, "4. Scaling with compute"), _figure(d, "scaling.png", "scaling")]
     blocks += _table(d, "scaling_fits", ["split", "role", "method", "runs", "FLOPs span (max/min)", "slope (per 10× FLOPs)",
                                          "intercept", "R²"], "No finished training runs yet (`gensynth sweep scaling`).")
-    blocks += [Heading(2, "7. Proximity: are solved programs closer to the training data?"),
+    blocks += [Heading(3, "Training curves"), _figure(d, "training_curves.png", "training curves"),
+               Text("From `metrics`: training loss per logged step, validation loss and sequence accuracy at each "
+                    "validation.")]
+    blocks += [Heading(2, "5. Proximity: are solved programs closer to the training data?"),
                _figure(d, "proximity.png", "proximity")]
     blocks += _table(d, "proximity_table", ["trained on", "distance", "runs", "median dist. solved",
                                             "median dist. unsolved", "mean AUC", "runs with p < 0.05 (solved closer)"],
                      "No proximity data yet (finished runs, then `gensynth proximity`).")
     blocks += [Text("AUC is the probability that an unsolved test program lies farther from the training set than a "
                     "solved one (Mann–Whitney U / n_solved·n_unsolved); 0.5 means no difference."),
-               Heading(2, "8. Search methods"), _figure(d, "methods.png", "methods")]
+               Heading(2, "6. Search methods"), _figure(d, "methods.png", "methods")]
     if any(r["method"] != "transformer" for r in d.rows("method_table")):
         blocks += _table(d, "method_table", ["method", "split", "budget", "runs", "solve rate (test roles)",
                                              "wall time (s)"], "")
     else:
         blocks.append(Text("_No finished search runs yet (runs with config.method)._"))
     every = d.rows("every_run")
-    blocks += [Heading(2, "9. Every finished run (test roles)"),
+    blocks += [Heading(2, "7. Every finished run (test roles)"),
                Text("function pass@1 weights each target function once; top share is the share of answers that are the "
                     f"single most frequent predicted function (above {TOP_SHARE:.0%}, one answer dominates pass@1); "
                     "excluded counts test programs whose function the run trained on (evaluations on another split)."),
