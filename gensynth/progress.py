@@ -1,16 +1,48 @@
-"""Progress display and stage timing shared by the long-running commands."""
+"""Progress display, stage timing and the consoles every command prints through.
+
+Console policy: on a terminal, rich fits output to the terminal's width. Written to a
+pipe or a file (not a terminal) and with no ``COLUMNS`` set, output is *not* fitted to
+80 columns: a table is as wide as its longest cells, so run ids and split names are
+never cut (``…``) or folded over lines, and ``gensynth runs list | grep RUN`` finds
+whole rows. ``COLUMNS=N`` still sets a width explicitly.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Iterator
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(stderr=True)
+PIPE_WIDTH = 1000  # width when not writing to a terminal: wider than any table gensynth prints, so none is cut
+
+
+class PipeConsole(Console):
+    """A rich console that never squeezes output into 80 columns when it is not writing to a terminal."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+            return ConsoleDimensions(PIPE_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console for a command's output (stdout) or its progress and summaries (``stderr=True``)."""
+    return PipeConsole(stderr=stderr)
+
+
+console = make_console(stderr=True)  # progress bars, summaries, notes
+out_console = make_console()  # a command's result (listings): what a pipe should get
 
 
 class Stages:

@@ -109,6 +109,14 @@ def add_predictions(con, run_id: str, view: str, role: str, programs: list[int],
                 "passed, exact_match, offgrid_passed, logprob) VALUES " + ", ".join(rows))
 
 
+def add_curves(con, run_id: str, decay: float, steps: int = 100) -> None:
+    """Logged training curves (metrics) of a run: losses falling as exp(-decay * step / steps)."""
+    con.execute("""INSERT INTO metrics SELECT ?, s, name, CASE name WHEN 'val/seq_acc' THEN 1 - exp(-? * s / ?)
+                                                                   ELSE 2.5 * exp(-? * s / ?) + 0.5 END
+                   FROM range(10, ? + 1, 10) AS t(s), (VALUES ('train/loss'), ('val/loss'), ('val/seq_acc')) AS n(name)""",
+                [run_id, decay, steps, decay, steps, steps])
+
+
 def insert_runs(con) -> None:
     sy = "split_support_syntactic"
     test_id, test_ood = role_programs(con, sy, "test_id", 10), role_programs(con, sy, "test_ood", 10)
@@ -142,6 +150,7 @@ def insert_runs(con) -> None:
         add_run(con, run_id, se, size=size, flops=10.0 ** e)
         add_predictions(con, run_id, se, "test_id", role_programs(con, se, "test_id", 20), k)
         add_predictions(con, run_id, se, "test_ood", role_programs(con, se, "test_ood", 20), SCALING_OOD[e])
+        add_curves(con, run_id, decay=0.1 * (e - 9))
     for run_id, method, budget, k in (("search-e100", "enumerative", 100, 3), ("search-e1000", "enumerative", 1000, 7),
                                       ("search-h100", "hybrid", 100, 6)):
         add_run(con, run_id, sy, method=method, budget=budget, flops=None)

@@ -112,18 +112,26 @@ def gather(con: duckdb.DuckDBPyConnection, split: str | None = None) -> ReportDa
     meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
     view = choose_split(con, split)
     has_manifold = "manifold" in views_of(con)
+    if has_manifold:
+        run("manifold_limits")
     if has_manifold and view is not None:
         run("manifold_roles", split_view=view)
         run("manifold_points", split_view=view, max_points=MAX_POINTS)
+    if view is not None:
+        run("pass_by_size", split_view=view)
+        featured = run("featured_run", split_view=view).rows
+        if featured and has_manifold:
+            run("solved_points", run_id=featured[0]["run_id"])
     run("run_status")
     cfg = run("density_config").rows
     if cfg:
         group = {"method": cfg[0]["method"], "size": cfg[0]["size"], "max_steps": cfg[0]["max_steps"]}
         for name in ("density_cells", "density_runs", "density_claims"):
             run(name, **group)
-    for name in ("scaling_points", "scaling_fits", "scaling_claims", "proximity_points", "proximity_auc",
-                 "proximity_table", "method_runs", "method_costs", "method_table", "ood_table", "ood_claims",
-                 "every_run"):
+    for name in ("pass_by_role", "training_curves", "scaling_points", "scaling_fits", "scaling_claims",
+                 "proximity_auc", "proximity_runs", "proximity_table", "method_runs", "method_costs", "method_table",
+                 "ood_table", "ood_claims", "every_run"):
         run(name)
+    run("prediction_diversity", top_share=TOP_SHARE)
     run("collapse", top_share=TOP_SHARE)
     return ReportData(meta, view, has_manifold, run.runs)

@@ -92,12 +92,12 @@ def proximity_cmd(
 
 
 def report_cmd(
-    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", callback=output_dir, help="Directory for the figures and report.md."),
+    out: Path = typer.Option(Path("reports") / "latest", "--out", "-o", callback=output_dir, help="Directory for the figures, report.md and index.html."),
     split: Optional[str] = typer.Option(None, "--split", help="Split drawn on the manifolds (figure 1); default: the one with most runs."),
     no_proximity: bool = typer.Option(False, "--no-proximity", help="Do not compute missing nearest-neighbour distances first."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
-    """Write PNG figures and a Markdown report (tables from the sql/analysis views) into --out."""
+    """Write PNG figures, report.md and a self-contained index.html (tables from the sql/analysis views) into --out."""
     from gensynth.analysis.proximity import update_proximity_at
     from gensynth.analysis.report import choose_split, gather, render_report
     from gensynth.analysis.report_data import views_of
@@ -124,6 +124,7 @@ def report_cmd(
                 con.close()
         with stages.stage("figures and tables"):
             summary = render_report(data, out, path)
-    rows = [("report", str(summary.markdown))] + [(name, str(p)) for name, p in summary.figures.items()]
+    rows = [("report (open in a browser)", str(summary.html)), ("report (Markdown)", str(summary.markdown))]
+    rows += [(name, str(p)) for name, p in summary.figures.items()]
     rows += [("split drawn", summary.split or "-")] + [("no data", n) for n in summary.notes]
     console.print(summary_table("gensynth report", rows))

@@ -1,4 +1,4 @@
-"""CLI commands for run directories and their warehouse rows: ``gensynth runs list|show|sync``.
+"""CLI commands for run directories and their warehouse rows: ``gensynth runs list|show|sync|export|import``.
 
 Registered in gensynth/cli/main.py (through gensynth.cli.train). Only typer and the
 standard library load at import time.
@@ -22,7 +22,7 @@ from gensynth.errors import GensynthError
 from gensynth.cli.options import WarehouseOpt  # noqa: E402 (the one --warehouse option)
 LIST_TIMEOUT_S = 5.0  # `runs list` waits this long for a writer before listing without the warehouse
 
-runs_app = typer.Typer(help="List, inspect and sync training runs (run directories and their warehouse rows).",
+runs_app = typer.Typer(help="List, inspect, sync, export and import runs (run directories and their warehouse rows).",
                        no_args_is_help=True, add_completion=False)
 
 
@@ -131,7 +131,7 @@ def runs_list(
     """The runs of the current universe: run directories, and warehouse rows without one."""
     from rich.table import Table
 
-    from gensynth.progress import console
+    from gensynth.progress import out_console as console  # a listing: stdout, whole rows in a pipe
     from gensynth.results.ingest import run_dirs, runs_root
 
     path = _warehouse(warehouse)
@@ -179,7 +179,7 @@ def runs_show(run: str = typer.Argument(..., help="RUN_ID"), warehouse: Optional
     import json
 
     from gensynth.learning.train import run_dir_for
-    from gensynth.progress import console, summary_table
+    from gensynth.progress import out_console as console, summary_table
     from gensynth.results.ingest import ingested_marker
 
     path = _warehouse(warehouse)
@@ -258,3 +258,60 @@ def runs_sync(
                             "those directories and rerun `gensynth runs sync`.")
     if any(o.state == "pending" for o in outcomes):
         raise GensynthError("Some results are still pending: the warehouse stayed locked. Close other programs using it and rerun `gensynth runs sync`.")
+
+
+@runs_app.command("export")
+def runs_export(
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write (new, empty, or an earlier export with --replace)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an earlier export in --out."),
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Write the current universe's runs, metrics, evaluations, predictions and analysis views as Parquet (+ README)."""
+    from gensynth.analysis.views import install_analysis_views
+    from gensynth.progress import console, summary_table
+    from gensynth.results.exchange import export_results
+    from gensynth.results.ingest import connect_retrying
+
+    path = _warehouse(warehouse)
+    con = connect_retrying(path, read_only=False)  # one short write: the analysis views, up to date
+    try:
+        install_analysis_views(con)
+    finally:
+        con.close()
+    con = connect_retrying(path, read_only=True)
+    try:
+        s = export_results(con, out, replace=replace)
+    finally:
+        con.close()
+    rows = [("directory", str(s.directory)), ("universe (data version)", s.data_version), ("runs", len(s.runs))]
+    rows += [(f"{name}.parquet", n) for name, n in s.rows.items()]
+    if s.other_universe_runs:
+        rows.append(("left out: runs of other universes", s.other_universe_runs))
+    console.print(summary_table("gensynth runs export", rows))
+
+
+@runs_app.command("import")
+def runs_import(
+    directory: Path = typer.Argument(..., help="A directory written by `gensynth runs export --out DIR`."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the rows of runs this warehouse already holds."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a locked warehouse."),
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Bring an export's runs into this warehouse (same universe only; one transaction; never overwrites without --replace)."""
+    from gensynth.progress import console, summary_table
+    from gensynth.results.exchange import import_results, read_manifest
+    from gensynth.results.ingest import connect_retrying
+
+    read_manifest(directory)  # a directory that is not an export fails before the warehouse is opened
+    path = _warehouse(warehouse)
+    con = connect_retrying(path, read_only=False, timeout=timeout)
+    try:
+        s = import_results(con, directory, replace=replace)
+    finally:
+        con.close()
+    rows = [("from", str(s.directory)), ("into", str(path)), ("runs", len(s.runs))]
+    rows += [(t, n) for t, n in s.rows.items()]
+    if s.replaced:
+        rows.append(("runs replaced (--replace)", len(s.replaced)))
+    console.print(summary_table("gensynth runs import", rows))
+    console.print("The analysis views count the imported runs now; `gensynth report` computes their proximity.")

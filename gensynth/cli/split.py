@@ -33,9 +33,9 @@ def _limits(seconds: float, memory: str):
 
 
 def _out():
-    from rich.console import Console
+    from gensynth.progress import make_console  # not cut to 80 columns in a pipe
 
-    return Console()
+    return make_console()
 
 
 def _fmt(value) -> str:

@@ -45,7 +45,7 @@ SELECT
     p.view,                                                 -- split view whose role was evaluated
     p.role,                                                 -- role of that view
     p.program_id,                                           -- the target program
-    t.function_id,                                          -- the target's function (programs.function_id; NULL for targets outside the universe, e.g. tasks_beyond)
+    CASE WHEN p.view <> 'tasks_beyond' THEN t.function_id END AS function_id, -- the target's function (programs.function_id; NULL for targets outside the universe, e.g. tasks_beyond)
     p.decoding,                                             -- 'greedy', 'sampled' or a search method's 'search'
     p.sample_index,                                         -- 0 for the answer; 0..n-1 for samples
     p.predicted,                                            -- predicted program, prefix tokens
@@ -59,5 +59,5 @@ SELECT
     CASE WHEN p.parsed THEN coalesce('f' || q.function_id, 'text ' || p.predicted) END AS predicted_function -- the predicted program's function ('f<function_id>', or 'text <prefix>' outside the universe; NULL when not parsed)
 FROM predictions AS p
 JOIN chosen AS c ON c.run_id = p.run_id AND c.view = p.view AND c.role = p.role AND c.eval_key = coalesce(p.eval_id, '')
-LEFT JOIN programs AS t ON t.program_id = p.program_id AND p.view <> 'tasks_beyond'  -- there program_id is a tasks_beyond.task_id
+LEFT JOIN programs AS t ON t.program_id = p.program_id  -- an equi-join (a hash join); for tasks_beyond, whose program_id is a task_id, the CASE above drops it
 LEFT JOIN programs AS q ON q.prefix = p.predicted;
