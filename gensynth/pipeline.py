@@ -49,6 +49,7 @@ class BuildSummary:
     splits_carried: int = 0  # user splits found in the warehouse this build replaced
     splits_registered: list[str] = field(default_factory=list)  # of those, re-validated and registered
     splits_stale: dict[str, str] = field(default_factory=dict)  # of those, kept as stale: name -> why
+    tasks_carried: int = 0  # rows of `tasks` (user targets) kept from the warehouse this build replaced
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -176,9 +177,18 @@ def carry_over_splits_stage(b: Build) -> None:
                        "splits_stale": str(len(report.stale))})
 
 
+def carry_over_tasks_stage(b: Build) -> None:
+    """Tasks users brought (``gensynth solve --tasks FILE``) are irreplaceable: kept with their data version."""
+    from gensynth.synthesis.task_files import carry_over_tasks
+
+    with b.stages.stage("carry over tasks"):
+        b.summary.tasks_carried = int(carry_over_tasks(b.path, b.con))
+    write_meta(b.con, {"tasks_carried": str(b.summary.tasks_carried)})
+
+
 BuildStage = Callable[[Build], None]
 BUILD_STAGES: tuple[BuildStage, ...] = (universe_stage, manifold_stage, split_stage, tasks_stage, views_stage,
-                                        carry_over_results_stage, carry_over_splits_stage)
+                                        carry_over_results_stage, carry_over_splits_stage, carry_over_tasks_stage)
 
 
 def run_manifold_stages(con, grammar: Grammar, config: EmbedConfig, stages) -> None:

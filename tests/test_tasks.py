@@ -166,3 +166,23 @@ def test_beyond_draws_n_operators_disjoint_from_the_warehouse(fresh):
     for ops, message in (("2", "more than the warehouse's max_ops"), ("11", "at most 10")):
         bad = gensynth("beyond", "--ops", ops, "-w", str(fresh))
         assert bad.returncode != 0 and message in bad.stderr
+
+
+def test_a_rebuild_keeps_the_tasks_users_brought(fresh, tmp_path):
+    """User targets are irreplaceable: `gensynth build` over the warehouse carries `tasks` over, rows unchanged."""
+    path = tmp_path / "targets.txt"
+    path.write_text("cubic: x^3 - 2*x*y + 1/2\nsq: x*x + y*y\n")
+    solved = gensynth("solve", "--method", "enumerative", "--tasks", str(path), "-q", "-w", str(fresh))
+    assert solved.returncode == 0, solved.stderr
+    query = "SELECT task_id, name, formula, exact, data_version FROM tasks ORDER BY task_id"
+    with duckdb.connect(str(fresh), read_only=True) as con:
+        before = con.execute(query).fetchall()
+    rebuilt = gensynth("build", "--max-ops", "1", "-w", str(fresh))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "user tasks carried" in rebuilt.stdout + rebuilt.stderr
+    with duckdb.connect(str(fresh), read_only=True) as con:
+        assert con.execute(query).fetchall() == before
+        assert con.execute("SELECT value FROM meta WHERE key = 'tasks_carried'").fetchone()[0] == "2"
+        # the runs on them were carried too, and still join to their tasks
+        assert con.execute("SELECT count(*) FROM predictions p JOIN tasks t ON t.task_id = p.program_id "
+                           "WHERE p.view = 'tasks'").fetchone()[0] == 2

@@ -73,7 +73,8 @@ def build(
     rows += [("runs carried over", summary.carried_runs),
              ("user splits carried", summary.splits_carried),
              ("  re-registered", len(summary.splits_registered)),
-             ("  stale (see `gensynth split list`)", len(summary.splits_stale))]
+             ("  stale (see `gensynth split list`)", len(summary.splits_stale)),
+             ("user tasks carried", summary.tasks_carried)]
     rows += [(f"{name} (s)", seconds) for name, seconds in summary.timings.items()]
     rows.append(("total (s)", sum(summary.timings.values())))
     console.print(summary_table("gensynth build", rows))

@@ -230,6 +230,33 @@ def store_tasks(con, path: Path, tasks: list[UserTask], data_version: str) -> li
     return [start + i for i in range(len(tasks))]
 
 
+def carry_over_tasks(old_path: Path, con) -> int:
+    """Copy the ``tasks`` of the warehouse at ``old_path`` into ``con`` (a new build); return how many.
+
+    Tasks users brought are irreplaceable (runs on them refer to their task ids), so a
+    rebuild keeps every row unchanged, with the data version it was computed for:
+    ``--view tasks`` solves only the current universe's, and ``solve --tasks FILE`` stores
+    the file again (new ids, exact values on the new grid) for a universe that lacks it.
+    """
+    from gensynth.results.migrations import quote_path
+    from gensynth.warehouse import run_sql
+
+    old_path = Path(old_path)
+    if not old_path.is_file():
+        return 0
+    con.execute(f"ATTACH '{quote_path(old_path)}' AS old_tasks (READ_ONLY)")
+    try:
+        has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'old_tasks' "
+                          "AND schema_name = 'main' AND table_name = 'tasks'").fetchone()[0]
+        if not has:
+            return 0
+        run_sql(con, "tasks.sql")
+        con.execute("INSERT INTO tasks BY NAME SELECT * FROM old_tasks.tasks")
+        return con.execute("SELECT count(*) FROM old_tasks.tasks").fetchone()[0]
+    finally:
+        con.execute("DETACH old_tasks")
+
+
 def user_tasks(con, grammar: Grammar, data_version: str, ids: list[int] | None = None, limit: int | None = None) -> list:
     """Tasks of ``tasks`` for the current universe (the given ids, or all in hashed order)."""
     from gensynth.synthesis.tasks import Task
