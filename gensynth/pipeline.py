@@ -3,7 +3,7 @@
 Each stage reads what the previous ones wrote and writes its own tables; this module only
 sequences them (``BUILD_STAGES``) inside ``warehouse.building``, so the result replaces
 the old warehouse atomically, and then carries over what a rebuild must never lose: the
-results tables and the user splits of the warehouse it replaces.
+results tables, the user splits and the user tasks of the warehouse it replaces.
 
 | stage | module | writes |
 | --- | --- | --- |
@@ -12,7 +12,7 @@ results tables and the user splits of the warehouse it replaces.
 | splits | splits | manifold_cells, sample_* macros, splits, split_<name> (built-ins) |
 | tasks | synthesis.tasks | tasks_beyond |
 | views | analysis.views | the analysis views |
-| carry over | results.ingest, splits | runs, metrics, predictions; user splits (or stale rows) |
+| carry over | results.ingest, splits, synthesis.task_files | runs, metrics, evaluations, predictions; user splits (or stale rows); tasks |
 """
 
 from __future__ import annotations

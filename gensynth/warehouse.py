@@ -91,19 +91,18 @@ def run_sql(con: duckdb.DuckDBPyConnection, relative: str, params: dict | None =
 # ---------------------------------------------------------------------------- catalog
 
 
-def relation_exists(con: duckdb.DuckDBPyConnection, name: str, database: str | None = None) -> bool:
-    """Whether the main schema of ``database`` (default: the connection's own) has a table or
-    view called ``name``."""
-    db = "current_database()" if database is None else "$db"
-    params = {"name": name} | ({} if database is None else {"db": database})
-    return con.execute(
-        f"SELECT (SELECT count(*) FROM duckdb_tables() WHERE table_name = $name AND schema_name = 'main' AND database_name = {db})"
-        f" + (SELECT count(*) FROM duckdb_views() WHERE view_name = $name AND schema_name = 'main' AND NOT internal AND database_name = {db})",
-        params).fetchone()[0] > 0
+def relation_exists(con: duckdb.DuckDBPyConnection, name: str, database: str | None = None, kind: str = "all") -> bool:
+    """Whether the main schema of ``database`` (default: the connection's own) has a table
+    (``kind='table'``), a view (``'view'``) or either (``'all'``) called ``name``."""
+    return name in relation_names(con, database, kind)
 
 
 def relation_names(con: duckdb.DuckDBPyConnection, database: str | None = None, kind: str = "all") -> list[str]:
-    """Sorted names of the tables (``kind='table'``), views (``'view'``) or both in the main schema."""
+    """Sorted names of the tables (``kind='table'``), views (``'view'``) or both in the main
+    schema of ``database`` (default: the connection's own; DuckDB's internal views and
+    temporary views are never listed)."""
+    if kind not in ("all", "table", "view"):
+        raise ValueError(f"kind must be 'all', 'table' or 'view', got {kind!r}")
     db = "current_database()" if database is None else "$db"
     params = {} if database is None else {"db": database}
     parts = []
@@ -112,6 +111,14 @@ def relation_names(con: duckdb.DuckDBPyConnection, database: str | None = None, 
     if kind in ("all", "view"):
         parts.append(f"SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal AND database_name = {db}")
     return sorted(r[0] for r in con.execute(" UNION ALL ".join(parts), params).fetchall())
+
+
+def relation_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str, bool]]:
+    """``(column, type, nullable)`` of the relation ``name`` resolves to in a query (a
+    temporary view first, then the main schema), in column order. ``nullable`` is False for
+    a table's NOT NULL columns."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    return [(r[0], r[1], r[2] == "YES") for r in con.execute(f"DESCRIBE {quoted}").fetchall()]
 
 
 def has_meta(con: duckdb.DuckDBPyConnection, database: str | None = None) -> bool:

@@ -19,14 +19,13 @@ def make_split_warehouse(path: Path, max_ops: int = 2, split: str = "tiny", role
     """
     from gensynth.pipeline import build_warehouse
     from gensynth.universe.grammar import load_grammar
-    from gensynth.warehouse import connect
+    from gensynth.warehouse import connect, relation_exists
 
     path = Path(path)
     build_warehouse(load_grammar(), max_ops, path, quiet=True)
     con = connect(path)
     try:
-        has = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
-        if with_embeddings and "syn_coords" not in has:
+        if with_embeddings and not relation_exists(con, "syn_coords", kind="table"):
             con.execute("CREATE TABLE syn_coords (program_id INTEGER, syn FLOAT[16])")
         add_split(con, split, roles, seed)
     finally:
@@ -48,13 +47,14 @@ def add_split(con, name: str, roles=SPLIT_ROLES, seed: int = 7, where: str = "TR
 
 def register_split(con, name: str, sql: str) -> None:
     """Add a row to ``splits`` (created with minimal columns if missing; other NOT NULL columns get neutral values)."""
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'splits'").fetchone()[0]
-    if not has:
+    from gensynth.warehouse import relation_columns, relation_exists
+
+    if not relation_exists(con, "splits", kind="table"):
         con.execute("CREATE TABLE splits (name VARCHAR PRIMARY KEY, kind VARCHAR, sql VARCHAR, sql_hash VARCHAR, created_at TIMESTAMPTZ)")
     given = {"name": name, "kind": "density", "sql": sql, "sql_text": sql,
              "sql_hash": hashlib.sha256(sql.encode()).hexdigest(), "created_at": dt.datetime.now(dt.timezone.utc),
              "description": f"test split {name}", "source": "test", "roles": "{}", "notes": ""}
-    cols = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'splits'").fetchall()
+    cols = [(c, t) for c, t, _ in relation_columns(con, "splits")]
     values = [given.get(c, "" if "CHAR" in t else None) for c, t in cols]
     con.execute("DELETE FROM splits WHERE name = ?", [name])
     con.execute(f"INSERT INTO splits ({', '.join(c for c, _ in cols)}) VALUES ({', '.join('?' * len(cols))})", values)

@@ -108,7 +108,7 @@ def after_the_last_stage(monkeypatch, stage) -> None:
 def test_build_runs_the_stages_in_pipeline_order():
     names = [s.__name__ for s in pipeline.BUILD_STAGES]
     assert names == ["universe_stage", "manifold_stage", "split_stage", "tasks_stage", "views_stage",
-                     "carry_over_results_stage", "carry_over_splits_stage"]
+                     "carry_over_results_stage", "carry_over_splits_stage", "carry_over_tasks_stage"]
     assert "after_store" not in inspect.signature(build_warehouse).parameters
 
 

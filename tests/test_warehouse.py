@@ -151,6 +151,34 @@ def test_connect_retrying_is_one_policy_re_exported_by_ingestion():
     assert ingest.WarehouseBusy is warehouse.WarehouseBusy
 
 
+def test_catalog_helpers_see_the_main_schema_only(tmp_path):
+    """relation_exists / relation_names / relation_columns / has_meta: the one way stages ask
+    the catalog. Tables and views of the main schema of the connection's own file (or of an
+    attached one); never DuckDB's internal views, temporary views or another database's."""
+    from gensynth.warehouse import has_meta, relation_columns, relation_exists, relation_names
+
+    with duckdb.connect(str(tmp_path / "other.duckdb")) as other:
+        other.execute("CREATE TABLE tasks (task_id INTEGER)")
+        other.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE TABLE runs (run_id VARCHAR NOT NULL, size VARCHAR)")
+        con.execute("CREATE VIEW split_a AS SELECT 1 AS program_id, 'train' AS role")
+        con.execute("CREATE TEMP VIEW import_runs AS SELECT 'r' AS run_id")
+        con.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS old (READ_ONLY)")
+        assert relation_names(con) == ["runs", "split_a"]
+        assert relation_names(con, kind="table") == ["runs"] and relation_names(con, kind="view") == ["split_a"]
+        assert relation_exists(con, "runs") and relation_exists(con, "runs", kind="table")
+        assert not relation_exists(con, "runs", kind="view") and relation_exists(con, "split_a", kind="view")
+        assert not relation_exists(con, "split_a", kind="table")
+        assert not relation_exists(con, "duckdb_tables") and not relation_exists(con, "import_runs")
+        assert not relation_exists(con, "tasks") and relation_exists(con, "tasks", database="old", kind="table")
+        assert not has_meta(con) and has_meta(con, "old")
+        assert relation_columns(con, "runs") == [("run_id", "VARCHAR", False), ("size", "VARCHAR", True)]
+        assert [c for c, _, _ in relation_columns(con, "import_runs")] == ["run_id"]  # resolved as a query would
+        with pytest.raises(ValueError):
+            relation_names(con, kind="tables")
+
+
 # ------------------------------------------------------------ how failures read
 
 

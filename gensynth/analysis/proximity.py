@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 
 from gensynth.errors import GensynthError
-from gensynth.warehouse import sql_text
+from gensynth.warehouse import relation_exists, relation_names, sql_text
 
 # Multiply-adds allowed for one split's pq-gram search: n_test x (pq-gram rows of the
 # train programs). About 5-20 s on one core; larger splits get a hashed test sample.
@@ -168,13 +168,13 @@ def _profile_rows(con, profiles, ids: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def split_views_with_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Split views (split_*) that some finished run trained on and that still exist."""
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
+    views = set(relation_names(con, kind="view"))
     trained = [r[0] for r in con.execute("SELECT DISTINCT view FROM finished_runs ORDER BY view").fetchall()]
     return [v for v in trained if v in views and v.startswith("split_")]
 
 
 def _resolve_views(con: duckdb.DuckDBPyConnection, views: list[str] | None) -> list[str]:
-    have = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
+    have = set(relation_names(con, kind="view"))
     if "manifold" not in have:
         raise GensynthError("This warehouse has no manifolds (built with --skip-embed?): run `gensynth embed` first, "
                             "then `gensynth proximity`.")
@@ -226,7 +226,7 @@ def update_proximity_at(warehouse, views: list[str] | None = None, force: bool =
     close it, compute, then write in one short transaction; so runs that finish while
     distances are computed are ingested meanwhile (any open connection blocks a writer).
     """
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.warehouse import connect_retrying
 
     con = connect_retrying(warehouse, read_only=True)
     try:
@@ -254,8 +254,7 @@ def update_proximity_at(warehouse, views: list[str] | None = None, force: bool =
 
 
 def _split_hash(con, view: str) -> str | None:
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'splits'").fetchone()[0]
-    if not has:
+    if not relation_exists(con, "splits", kind="table"):
         return None
     row = con.execute("SELECT sql_hash FROM splits WHERE name = ?", [view.removeprefix("split_")]).fetchone()
     return row[0] if row else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from gensynth.analysis.views import TOP_SHARE_WARN as TOP_SHARE  # one predicted function above this share is flagged
-from gensynth.warehouse import SQL_DIR, sql_text
+from gensynth.warehouse import SQL_DIR, relation_names, sql_text
 
 MAX_POINTS = 50_000  # points drawn in the manifold figure
 
@@ -65,7 +65,8 @@ class Queries:
 
 
 def views_of(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
+    """Names of the warehouse's views."""
+    return set(relation_names(con, kind="view"))
 
 
 def choose_split(con: duckdb.DuckDBPyConnection, split: str | None) -> str | None:

@@ -116,15 +116,14 @@ def run_role_scores(warehouse: Path, run_id: str, view: str, timeout: float = 5.
 
     Raises GensynthError when the installed views predate this code.
     """
-    from gensynth.results.ingest import WarehouseBusy, connect_retrying
-    from gensynth.warehouse import sql_text
+    from gensynth.warehouse import WarehouseBusy, connect_retrying, relation_exists, sql_text
 
     try:
         con = connect_retrying(warehouse, read_only=True, timeout=timeout)
     except WarehouseBusy:
         return None
     try:
-        if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'pass_at_k'").fetchone()[0]:
+        if not relation_exists(con, "pass_at_k", kind="view"):
             return None
         con.execute("SET VARIABLE run_id = ?", [run_id])
         con.execute("SET VARIABLE view = ?", [view])

@@ -25,7 +25,7 @@ def _warehouse(path: Optional[Path]) -> Path:
 def _install_views(path: Path) -> None:
     """Install (or refresh) the analysis views: one short write transaction, waiting a while for a lock."""
     from gensynth.analysis.views import install_analysis_views
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.warehouse import connect_retrying
 
     con = connect_retrying(path, read_only=False)
     try:
@@ -102,7 +102,7 @@ def report_cmd(
     from gensynth.analysis.report import choose_split, gather, render_report
     from gensynth.analysis.report_data import views_of
     from gensynth.progress import Stages, console, summary_table
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.warehouse import connect_retrying
 
     path = _warehouse(warehouse)
     _install_views(path)

@@ -43,7 +43,8 @@ class WarehouseView:
 
 def read_warehouse(path: Path, timeout: float = LIST_TIMEOUT_S) -> WarehouseView:
     """The warehouse's data version and stored runs; a note instead when it cannot be read now."""
-    from gensynth.results.ingest import WarehouseBusy, connect_retrying, current_data_version, stored_runs
+    from gensynth.results.ingest import current_data_version, stored_runs
+    from gensynth.warehouse import WarehouseBusy, connect_retrying
 
     try:
         con = connect_retrying(path, read_only=True, timeout=timeout)
@@ -270,7 +271,7 @@ def runs_export(
     from gensynth.analysis.views import install_analysis_views
     from gensynth.progress import console, summary_table
     from gensynth.results.exchange import export_results
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.warehouse import connect_retrying
 
     path = _warehouse(warehouse)
     con = connect_retrying(path, read_only=False)  # one short write: the analysis views, up to date
@@ -300,7 +301,7 @@ def runs_import(
     """Bring an export's runs into this warehouse (same universe only; one transaction; never overwrites without --replace)."""
     from gensynth.progress import console, summary_table
     from gensynth.results.exchange import import_results, read_manifest
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.warehouse import connect_retrying
 
     read_manifest(directory)  # a directory that is not an export fails before the warehouse is opened
     path = _warehouse(warehouse)

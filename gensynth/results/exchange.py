@@ -35,7 +35,7 @@ import duckdb
 
 from gensynth.errors import GensynthError
 from gensynth.results.migrations import RESULT_TABLES, migrate, quote_path
-from gensynth.warehouse import read_meta, sql_text
+from gensynth.warehouse import read_meta, relation_columns, relation_exists, sql_text
 
 FORMAT = "gensynth-results-export"
 FORMAT_VERSION = 1
@@ -62,11 +62,6 @@ class ExchangeSummary:
 
 
 # --------------------------------------------------------------------------- export
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
-                            [name]).fetchone()[0])
 
 
 def _write(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
@@ -135,7 +130,7 @@ def export_results(con: duckdb.DuckDBPyConnection, out: Path, replace: bool = Fa
         rows = {}
         for name in ("runs", "metrics", "evaluations"):
             rows[name] = _write(con, sql_text(f"exchange/export_{name}.sql"), tmp / f"{name}.parquet")
-        with_manifolds = _table_exists(con, "syn_coords") and _table_exists(con, "sem_coords")
+        with_manifolds = relation_exists(con, "syn_coords", kind="table") and relation_exists(con, "sem_coords", kind="table")
         rows["predictions"] = _write(con, sql_text("exchange/export_predictions.sql" if with_manifolds else
                                                    "exchange/export_predictions_no_manifolds.sql"),
                                      tmp / "predictions.parquet")
@@ -213,8 +208,7 @@ def _attach_files(con: duckdb.DuckDBPyConnection, directory: Path, manifest: dic
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, bool]:
     """Column name -> nullable, of a table or temporary view."""
-    rows = con.execute("SELECT column_name, is_nullable FROM duckdb_columns() WHERE table_name = ?", [relation]).fetchall()
-    return {c: bool(n) for c, n in rows}
+    return {c: nullable for c, _, nullable in relation_columns(con, relation)}
 
 
 def _insert_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

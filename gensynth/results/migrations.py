@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from gensynth.warehouse import sql_text
+from gensynth.warehouse import relation_names, sql_text
 
 # Every results table, in the order rows are written. runs, metrics and predictions exist
 # since migration 0001 (CORE_TABLES); later tables may be missing from warehouses and run
@@ -62,10 +62,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def has_results_tables(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the results tables exist (a warehouse that never received a run has none)."""
-    n = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name IN ('runs', 'metrics', 'predictions')"
-    ).fetchone()[0]
-    return n == len(CORE_TABLES)
+    return set(CORE_TABLES) <= set(relation_names(con, kind="table"))
 
 
 def carry_over(old_path: Path, con: duckdb.DuckDBPyConnection) -> int:
@@ -82,8 +79,7 @@ def carry_over(old_path: Path, con: duckdb.DuckDBPyConnection) -> int:
         return 0
     con.execute(f"ATTACH '{quote_path(old_path)}' AS old_wh (READ_ONLY)")
     try:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old_wh'").fetchall()}
+        tables = set(relation_names(con, database="old_wh", kind="table"))
         if not set(CORE_TABLES) <= tables:
             return 0
         migrate(con)

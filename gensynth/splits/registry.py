@@ -32,8 +32,8 @@ from gensynth.errors import GensynthError
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.sampling import install_sampling, require_sampling
 from gensynth.splits.validate import CARRY, CHECK, REGISTER, SplitSQL, check_name, did_you_mean, parse_split
-from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_exists, relation_names,
-                                run_sql, sql_text)
+from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_columns, relation_exists,
+                                relation_names, run_sql, sql_text)
 
 
 # ----------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def require_split(con: duckdb.DuckDBPyConnection, view: str, require_train: bool
             f"could not record which split it used. Create splits with gensynth's split command (which registers them), "
             f"or pass a registered one: {', '.join(sorted(registered)) or 'none registered yet'}."
         )
-    cols = [r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()]
+    cols = [c for c, _, _ in relation_columns(con, view)]
     if not {"program_id", "role"} <= set(cols):
         raise GensynthError(f"Split view '{view}' must have columns (program_id, role); it has {', '.join(cols)}.")
     roles = dict(con.execute(f'SELECT role, count(*) FROM "{view}" GROUP BY role ORDER BY role').fetchall())
@@ -321,7 +321,7 @@ def require_split(con: duckdb.DuckDBPyConnection, view: str, require_train: bool
     if dups:
         raise GensynthError(f"Split view '{view}' lists {dups} (program_id, role) pair(s) more than once; fix its SQL (add DISTINCT).")
     sql_hash = None
-    if relation_exists(con, "splits") and "sql_hash" in {r[0] for r in con.execute("DESCRIBE splits").fetchall()}:
+    if relation_exists(con, "splits") and "sql_hash" in {c for c, _, _ in relation_columns(con, "splits")}:
         row = con.execute("SELECT sql_hash FROM splits WHERE name IN (?, ?) LIMIT 1", [view, view.removeprefix("split_")]).fetchone()
         sql_hash = None if row is None else str(row[0])
     return SplitInfo(view, roles, sql_hash)

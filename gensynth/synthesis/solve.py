@@ -172,10 +172,10 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False, tasks: list
     """Run a synthesizer on a view's tasks (or the given ones); write and ingest its run. Returns a summary dict."""
     from gensynth.learning.snapshot import shown_mask
     from gensynth.progress import Stages
-    from gensynth.results.ingest import connect_retrying, runs_root
+    from gensynth.results.ingest import runs_root
     from gensynth.synthesis.methods import SolveContext, get_method
     from gensynth.universe.grammar import grammar_from_meta
-    from gensynth.warehouse import check_schema_version
+    from gensynth.warehouse import check_schema_version, connect_retrying
 
     config.validate()
     warehouse = Path(warehouse)
@@ -216,10 +216,9 @@ def solve(warehouse: Path, config: SolveConfig, quiet: bool = False, tasks: list
 
 def store_user_tasks(warehouse: Path, path: Path) -> list[Task]:
     """Read a task file (refusing it whole on any bad line), store it in `tasks`, return its tasks in file order."""
-    from gensynth.results.ingest import connect_retrying
     from gensynth.synthesis.task_files import read_task_file, store_tasks, user_tasks
     from gensynth.universe.grammar import grammar_from_meta
-    from gensynth.warehouse import check_schema_version
+    from gensynth.warehouse import check_schema_version, connect_retrying
 
     con = connect_retrying(warehouse, read_only=True)
     try:

@@ -239,16 +239,14 @@ def carry_over_tasks(old_path: Path, con) -> int:
     the file again (new ids, exact values on the new grid) for a universe that lacks it.
     """
     from gensynth.results.migrations import quote_path
-    from gensynth.warehouse import run_sql
+    from gensynth.warehouse import relation_exists, run_sql
 
     old_path = Path(old_path)
     if not old_path.is_file():
         return 0
     con.execute(f"ATTACH '{quote_path(old_path)}' AS old_tasks (READ_ONLY)")
     try:
-        has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'old_tasks' "
-                          "AND schema_name = 'main' AND table_name = 'tasks'").fetchone()[0]
-        if not has:
+        if not relation_exists(con, "tasks", database="old_tasks", kind="table"):
             return 0
         run_sql(con, "tasks.sql")
         con.execute("INSERT INTO tasks BY NAME SELECT * FROM old_tasks.tasks")
@@ -260,9 +258,9 @@ def carry_over_tasks(old_path: Path, con) -> int:
 def user_tasks(con, grammar: Grammar, data_version: str, ids: list[int] | None = None, limit: int | None = None) -> list:
     """Tasks of ``tasks`` for the current universe (the given ids, or all in hashed order)."""
     from gensynth.synthesis.tasks import Task
+    from gensynth.warehouse import relation_exists
 
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks'").fetchone()[0]
-    if not exists:
+    if not relation_exists(con, "tasks", kind="table"):
         raise GensynthError("This warehouse has no `tasks` table yet; add tasks with `gensynth solve --tasks FILE ...`.")
     if ids is not None:
         rows = con.execute("SELECT task_id, formula, exact FROM tasks WHERE list_contains(?, task_id) ORDER BY task_id",

@@ -25,7 +25,7 @@ from gensynth.universe.functions import PairIndex, leaf_values, row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.programs import count_programs
 from gensynth.universe.rational import Evaluator, Values
-from gensynth.warehouse import run_sql
+from gensynth.warehouse import relation_exists, run_sql
 
 @dataclass
 class Task:
@@ -206,8 +206,7 @@ def draw_beyond(grammar: Grammar, n_ops: int, n_tasks: int, known: np.ndarray, s
 
 def beyond_rows(con, limit: int) -> list[tuple]:
     """(task_id, prefix, -1) of the first ``limit`` tasks of ``tasks_beyond``, in hashed order."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tasks_beyond'").fetchone()[0]
-    if not exists:
+    if not relation_exists(con, "tasks_beyond", kind="table"):
         raise GensynthError("This warehouse has no `tasks_beyond` table; create it with `gensynth beyond --tasks 200`.")
     return con.execute("SELECT task_id, prefix, -1 FROM tasks_beyond ORDER BY hash(task_id), task_id LIMIT ?",
                        [limit]).fetchall()
