@@ -70,6 +70,27 @@ def test_a_registered_method_runs_through_gensynth_solve(warehouse):
     assert ("toy_leaves",) in shown  # the analysis picks the new method up by its name
 
 
+def test_a_registered_method_lands_in_method_comparison(warehouse):
+    """The toy, defined only in this file, reaches the analysis through `gensynth solve` alone:
+    method_comparison (test roles) shows it by name, with the solve rate of its predictions."""
+    result = CliRunner().invoke(app, ["solve", "--method", "toy_leaves", "--view", "split_support_syntactic",
+                                      "--role", "test_id", "-q", "-w", str(warehouse)])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("SELECT role, n, pass_at_1, budget, split FROM method_comparison "
+                           "WHERE method = 'toy_leaves'").fetchall()
+        truth = con.execute("""
+            SELECT count(*), count(*) FILTER (WHERE p.function_id IN (SELECT function_id FROM programs WHERE n_ops = 0))
+            FROM split_support_syntactic s JOIN programs p USING (program_id) WHERE s.role = 'test_id'""").fetchone()
+        agree = con.execute("""
+            SELECT bool_and(pr.passed = (p.function_id IN (SELECT function_id FROM programs WHERE n_ops = 0)))
+            FROM predictions pr JOIN runs r USING (run_id) JOIN programs p USING (program_id)
+            WHERE r.config->>'method' = 'toy_leaves' AND pr.role = 'test_id'""").fetchone()[0]
+    n, leaf_functions = truth
+    assert rows == [("test_id", n, pytest.approx(leaf_functions / n), 2_000_000, "support_syntactic")]
+    assert 0 < leaf_functions < n and agree  # solved exactly the targets whose function a leaf computes
+
+
 def test_unknown_and_malformed_methods_are_refused():
     with pytest.raises(GensynthError, match="--method must be one of .*toy_leaves"):
         get_method("no_such_method")
