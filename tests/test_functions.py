@@ -483,7 +483,9 @@ def test_max_and_min_are_exact_and_share_classes(tmp_path):
 
 def test_search_and_pass_checks_inherit_exact_max(tmp_path):
     from gensynth.learning.predictions import Checker
-    from gensynth.synthesis.enumerative import EnumerativeSearch, solve_enumerative, Budget
+    from gensynth.synthesis.bottom_up import BottomUpSearch  # the enumerative method's engine for max/min grammars
+    from gensynth.synthesis.budget import Budget
+    from gensynth.synthesis.enumerative import solve_enumerative
     from gensynth.universe.functions import row_hashes
 
     g = parse_grammar(MAXMIN)
@@ -495,7 +497,7 @@ def test_search_and_pass_checks_inherit_exact_max(tmp_path):
     assert passed.tolist() == [True, False]
     # Observational equivalence: max x x is x, so the size-1 bank of {max, min} over x, y holds only max x y and min x y.
     small = parse_grammar({**MAXMIN, "constants": [], "operators": MAXMIN["operators"][3:]})
-    search = EnumerativeSearch(small, points, Budget(max_ops=3))
+    search = BottomUpSearch(small, points, Budget(max_ops=3))
     unreachable = evaluate_trees([parse_prefix("+ x y", g)], g).flt[0]  # max/min of x, y never make x + y
     assert search.solve(unreachable).status == "exhausted"
     assert [len(level) for level in search.bank.levels] == [2, 2, 0]
