@@ -10,9 +10,18 @@ distance, see README), centred and projected on its top ``k_syn`` principal dire
 (PCA). The directions are the top eigenvectors of the small centred gram matrix
 SᵀS − n·μμᵀ (grams × grams) of a seeded uniform sample S of at most ``SVD_FIT_ROWS``
 programs (all of them for universes up to that size), μ its mean row; X is never
-densified. Every program is then projected, (x − μ)·basis. The centre, the basis and
-the column weights are stored in ``syn_basis``, so ``project_programs`` places programs
-outside the universe by the same map. ``embed.syn_explained`` holds shares of variance.
+densified. The grammar's symmetries make eigenvalues exactly multiple (at max-ops 3,
+syn[1..3] are one eigenvalue), and inside such a group LAPACK's eigenvectors are an
+arbitrary basis of the eigenspace, which would make the cells (``syn[1..3]``) and any
+cut through a group a rounding accident. So the basis is canonical (``canonical_basis``):
+within every group of eigenvalues equal to ``DEGENERATE_RTOL``, the pivoted QR of the
+group's projector V Vᵀ (basis-invariant) picks the directions, largest gram component
+first, ties to the lowest gram id, each signed so that its pivot gram's entry is
+positive; for a single eigenvalue, that is "the largest |entry| is positive". The
+basis then depends only on the eigenspaces. Every program is then projected,
+(x − μ)·basis. The centre, the basis and the column weights are stored in
+``syn_basis``, so ``project_programs`` places programs outside the universe by the same
+map. ``embed.syn_explained`` holds shares of variance.
 
 Semantic manifold: per finite function, outputs → sign·log1p|v| (tames values from 1e-3
 to 1e6) → z-score per grid point → PCA to ``k_sem`` components. Functions that are
@@ -44,6 +53,9 @@ DEFAULT_K_SEM = 16
 # Eigenvalues equal to this relative tolerance are one degenerate group (float64 gram: ~1e-13 noise).
 DEGENERATE_RTOL = 1e-7
 GROUP_PROBE = 32  # extra directions computed to find where the last group ends
+# Pivot norms equal to this relative tolerance are ties, broken by the lowest gram id
+# (symmetric grams tie exactly; rounding moves a norm by ~1e-13).
+PIVOT_RTOL = 1e-6
 WEIGHTINGS = ("counts", "l2", "tfidf")
 
 
@@ -192,21 +204,48 @@ def fit_syntactic(x, k: int, seed: int, fit_rows: int = SVD_FIT_ROWS, whole_grou
 
         start = next(a for a, b in eigen_groups(values) if b >= k)
         console.print(f"[yellow]Notice:[/] --k-syn {k} keeps {k - start} of {end - start} equal principal directions "
-                      f"(syn[{start + 1}..{end}]): which ones is a rounding accident. --k-syn {end} or {start} keeps whole groups.")
+                      f"(syn[{start + 1}..{end}]): which ones is a convention of the canonical basis, not a property of the data. "
+                      f"--k-syn {end} or {start} keeps whole groups.")
     explained = np.maximum(values[:k], 0.0) / total if total > 0 else np.zeros(k)
-    return SyntacticMap(vectors[:, :k], centre, explained)
+    return SyntacticMap(canonical_basis(values[:end], vectors[:, :end])[:, :k], centre, explained)
 
 
 def _top_eigen(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest eigenvalues (descending) of a symmetric matrix and their eigenvectors, signs fixed."""
+    """The k largest eigenvalues (descending) of a symmetric matrix and their eigenvectors (LAPACK's basis)."""
     import scipy.linalg
 
     v = len(gram)
     values, vectors = scipy.linalg.eigh(gram, subset_by_index=[v - k, v - 1])
     order = np.argsort(values)[::-1]  # largest first
-    values, vectors = values[order], vectors[:, order]
-    vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])  # deterministic signs
-    return values, vectors
+    return values[order], vectors[:, order]
+
+
+def canonical_basis(values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """The canonical orthonormal basis (V, k) of each eigenspace: a function of the eigenspaces only.
+
+    ``values`` (descending) and ``vectors`` are an eigendecomposition whose last group of
+    equal eigenvalues (``eigen_groups``) is complete. Inside a group, LAPACK returns an
+    arbitrary orthonormal basis; this replaces it, group by group, with the pivoted QR of
+    the group's projector P = V Vᵀ (which does not depend on the basis V): direction i is
+    the normalised part of the unit vector e_j (gram j) that lies in the eigenspace and is
+    orthogonal to directions 1..i−1, where gram j is the one with the largest such part
+    (the lowest gram id among parts equal to ``PIVOT_RTOL``). Its entry at gram j is
+    positive, which fixes the sign; for a single eigenvalue this is the usual rule
+    (the largest |entry| is positive). Computed in the group's own coordinates
+    (rows of V), so P (grams × grams) is never formed.
+    """
+    out = np.empty_like(vectors)
+    for start, stop in eigen_groups(values):
+        group = vectors[:, start:stop]
+        rest = group.copy()  # row j: the part of e_j in the eigenspace not yet spanned, in group coordinates
+        turn = np.empty((stop - start, stop - start))
+        for i in range(stop - start):
+            norms = np.linalg.norm(rest, axis=1)
+            j = int(np.flatnonzero(norms >= norms.max() * (1 - PIVOT_RTOL))[0])
+            turn[:, i] = rest[j] / norms[j]
+            rest -= np.outer(rest @ turn[:, i], turn[:, i])
+        out[:, start:stop] = group @ turn
+    return out
 
 
 def eigen_groups(values: np.ndarray, rtol: float = DEGENERATE_RTOL) -> list[tuple[int, int]]:
@@ -214,8 +253,9 @@ def eigen_groups(values: np.ndarray, rtol: float = DEGENERATE_RTOL) -> list[tupl
 
     The grammar's label symmetries (operators of one arity, leaves, are interchangeable
     in pq-gram statistics) make many eigenvalues exactly multiple: directions inside a
-    group are an arbitrary orthonormal basis of its eigenspace, so a ``k_syn`` that cuts a
-    group keeps an arbitrary part of it and distances then depend on rounding.
+    group are an arbitrary orthonormal basis of its eigenspace (``canonical_basis`` replaces
+    it with one that depends only on the eigenspace), and a ``k_syn`` that cuts a group
+    keeps a part of it chosen by that convention, not by the data.
     """
     groups, start = [], 0
     for i in range(1, len(values) + 1):
