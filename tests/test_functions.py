@@ -509,7 +509,8 @@ def test_search_and_pass_checks_inherit_exact_max(tmp_path):
 EXTENDED_REFERENCE = {
     "maximum": max, "minimum": min, "fmax": max, "fmin": min,
     "heaviside": lambda a, b: Fraction(0) if a < 0 else (b if a == 0 else Fraction(1)),
-    "copysign": lambda a, b: -abs(a) if b < 0 else abs(a),
+    # An exact zero has no sign (numpy's −0.0 and +0.0 are one rational): copysign(a, 0) is undefined unless a = 0 (review A8).
+    "copysign": lambda a, b: None if b == 0 and a != 0 else (-abs(a) if b < 0 else abs(a)),
     "floor_divide": lambda a, b: None if b == 0 else Fraction(math.floor(a / b)),
     "remainder": lambda a, b: None if b == 0 else a - b * math.floor(a / b),
     "fmod": lambda a, b: None if b == 0 else a - b * math.trunc(a / b),

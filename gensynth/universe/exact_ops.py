@@ -4,9 +4,17 @@
 absolute, square and sqrt itself. This module adds every other ufunc for which gensynth
 can *prove* the result at a rational input is rational, and compute it exactly:
 
-* order: ``maximum``, ``minimum``, ``fmax``, ``fmin`` (the result is one of the operands;
-  gensynth's undefined propagates, so fmax ≡ maximum), ``heaviside`` (0, the second
-  operand or 1), ``copysign`` (±|a|; an exact zero carries no sign, so it counts as +0);
+* order: ``maximum``, ``minimum`` (the result is one of the operands; an undefined
+  operand makes the result undefined, as NaN does in numpy), ``fmax``, ``fmin`` (the
+  same, except that they ignore an undefined operand and return the other, as numpy's
+  fmax/fmin ignore NaN), ``heaviside`` (0 below zero, 1 above, the second operand at
+  an exact zero; 0 or 1 whatever the second operand, even undefined, as numpy);
+* ``copysign`` (±|a| by the sign of b where b is a nonzero rational; 0 where a = 0);
+* ``power`` and ``float_power``: 1 where the exponent is exactly 0 or the base exactly
+  1, whatever the other operand (numpy: nan**0 = 1**nan = 1); aⁿ for an exact base and
+  an integer exponent n (both powers of the reduced numerator and denominator within
+  int64); 0 for base 0 and a positive exponent; undefined for base 0 and a negative
+  exponent (a pole, like 1/0); other cells are evaluated in float;
 * rounding: ``floor``, ``ceil``, ``trunc``, ``rint`` (half to even, as numpy), ``sign``,
   ``positive``, ``conjugate`` (a real's is itself), ``fabs`` — integers or ±the operand;
 * ``reciprocal`` (1/a, undefined at an exact zero like ``divide``), ``floor_divide``
@@ -19,8 +27,28 @@ can *prove* the result at a rational input is rational, and compute it exactly:
   Gelfond–Schneider for the others): exp(0) = 1, expm1(0) = 0, exp2(n) = 2ⁿ for integer
   n (2^(p/q) is irrational for q > 1), log(1) = log1p(0) = 0, log2(2ᵏ) = k and
   log10(10ᵏ) = k for integer k (log₂ r is rational only for r a power of 2), sin, tan,
-  arcsin, arctan, sinh, tanh, arcsinh, arctanh, deg2rad, rad2deg at 0 → 0, cos, cosh at
-  0 → 1, arccos(1) = arccosh(1) = 0. Everywhere else these stay inexact.
+  arcsin, arctan, sinh, tanh, arcsinh, arctanh, deg2rad, rad2deg, degrees, radians at
+  0 → 0, cos, cosh at 0 → 1, arccos(1) = arccosh(1) = 0. Everywhere else these stay
+  inexact.
+
+Agreement with numpy. Wherever numpy's float64 result at the same inputs (an undefined
+cell read as NaN) is a value that does not depend on the sign of a zero, the exact lane
+gives that value and numpy's definedness: NaN is undefined, anything else defined. Two
+deliberate differences, both where numpy's answer is not a function of the values:
+
+* a pole (division, reciprocal, floor_divide by an exact zero, 0 to a negative power)
+  is undefined, where numpy gives ±inf with the sign of the zero;
+* an exact rational has no signed zero (x − x and remainder(x, −2) are the same 0,
+  which numpy writes +0.0 and −0.0), and an undefined cell no signed NaN, so a result
+  that depends on the sign of a zero or of a NaN is undefined: here ``copysign(a, b)``
+  for a ≠ 0 where b is zero or undefined; in the float lane (``rational.Evaluator``)
+  every cell whose numpy result changes when a zero or NaN operand changes sign
+  (arctan2(0, −1) = ±π, 1/±0.0 = ±inf for an inexact zero). Results that are zero of
+  either sign (remainder(2, −2), trunc(−1/2), sign(−0.0)) are the one exact 0, whose
+  float is +0.0.
+
+``tests/test_exact_numpy.py`` checks this for every accepted ufunc on random rational,
+zero, negative, undefined and inexact inputs.
 
 The rule for float results (documented in ``gensynth.universe.rational``): a cell is exact
 only where the mathematics says its value is the rational computed here; a float result
@@ -42,11 +70,13 @@ ROUNDING = frozenset({"floor", "ceil", "trunc", "rint", "sign", "positive", "con
 DIVISION = frozenset({"floor_divide", "remainder", "fmod"})
 SPECIAL = {  # ufunc: ((rational input, rational result), ...)
     "exp": ((0, 1),), "expm1": ((0, 0),), "log": ((1, 0),), "log1p": ((0, 0),),
-    **{f: ((0, 0),) for f in ("sin", "tan", "arcsin", "arctan", "sinh", "tanh", "arcsinh", "arctanh", "deg2rad", "rad2deg")},
+    **{f: ((0, 0),) for f in ("sin", "tan", "arcsin", "arctan", "sinh", "tanh", "arcsinh", "arctanh",
+                              "deg2rad", "rad2deg", "degrees", "radians")},
     "cos": ((0, 1),), "cosh": ((0, 1),), "arccos": ((1, 0),), "arccosh": ((1, 0),),
 }
 POWERS = frozenset({"exp2", "log2", "log10"})
-EXTENDED_UFUNCS = ORDER | ROUNDING | DIVISION | POWERS | frozenset(SPECIAL) | {"heaviside", "copysign", "reciprocal", "cbrt"}
+EXTENDED_UFUNCS = ORDER | ROUNDING | DIVISION | POWERS | frozenset(SPECIAL) | {
+    "heaviside", "copysign", "reciprocal", "cbrt", "power", "float_power"}
 # An inexact operand of an order operation is trusted to be on one side of an exact one
 # only when they differ by more than this (relative): float rounding is ~1e-16.
 ORDER_MARGIN = 1e-9
@@ -65,15 +95,25 @@ def apply_extended(name: str, args: list, exact_in: np.ndarray, num: np.ndarray,
         return _order(name, args, an, ad, bn, bd, exact_in, num, den)
     if name in DIVISION:
         return _division(name, an, ad, bn, bd, exact_in, num, den)
-    if name == "heaviside":
-        rn = np.where(an < 0, 0, np.where(an == 0, bn, 1))
-        rd = np.where(an == 0, bd, 1)
-    elif name == "copysign":
-        rn, rd = np.where(bn < 0, -np.abs(an), np.abs(an)), ad
-    else:  # pragma: no cover - EXTENDED_UFUNCS and this dispatch are kept in sync
-        raise AssertionError(name)
-    num[exact_in], den[exact_in] = rn[exact_in], rd[exact_in]
-    return exact_in.copy()
+    if name in ("power", "float_power"):
+        return _power(args, exact_in, num, den)
+    a, b = args
+    if name == "heaviside":  # 0 / 1 off zero whatever b is (numpy: heaviside(2, nan) = 1); b at an exact zero
+        off = (a.den > 0) & (a.num != 0)
+        at_zero = exact_in & (a.num == 0)
+        num[off], den[off] = (a.num[off] > 0), 1
+        num[at_zero], den[at_zero] = b.num[at_zero], b.den[at_zero]
+        return off | at_zero
+    if name == "copysign":  # 0 whatever b is; ±|a| by a nonzero b; undefined by an exact zero b (the float
+        # lane's sign rule, rational._sign_dependent, makes an undefined or inexact-zero b undefined too)
+        zero_a = (a.den > 0) & (a.num == 0)
+        signed = exact_in & (b.num != 0)
+        unsigned = exact_in & (b.num == 0) & (a.num != 0)
+        num[zero_a], den[zero_a] = 0, 1
+        num[signed], den[signed] = np.where(b.num < 0, -np.abs(a.num), np.abs(a.num))[signed], a.den[signed]
+        num[unsigned], den[unsigned] = 0, 0
+        return zero_a | signed | unsigned
+    raise AssertionError(name)  # pragma: no cover - EXTENDED_UFUNCS and this dispatch are kept in sync
 
 
 def _unary(name, an, ad, ok, num, den) -> np.ndarray:
@@ -140,8 +180,34 @@ def _powers(name, an, ad, ok, num, den) -> np.ndarray:
     return hit
 
 
+def _power(args, exact_in, num, den) -> np.ndarray:
+    """power / float_power: 1 at exponent 0 or base 1 (whatever the other operand), exact integer powers, 0 and poles at base 0."""
+    a, b = args
+    one = ((b.den > 0) & (b.num == 0)) | ((a.den > 0) & (a.num == 1) & (a.den == 1))
+    integer = exact_in & (b.den == 1) & ~one
+    e = np.where(integer, np.abs(b.num), 0)
+    zero_base = exact_in & (a.num == 0) & ~one
+    pole = zero_base & (b.num < 0)  # 0 to a negative power: undefined, like 1/0
+    nonzero = integer & ~zero_base
+    with np.errstate(over="ignore", divide="ignore"):
+        fits = nonzero & (e < 64) & (np.abs(a.num).astype(np.float64) ** np.minimum(e, 64) < _SAFE) \
+            & (a.den.astype(np.float64) ** np.minimum(e, 64) < _SAFE)
+    e = np.where(fits, e, 0)
+    pn, pd = np.power(np.where(fits, a.num, 1), e), np.power(np.where(fits, a.den, 1), e)  # lowest terms stay lowest
+    negative = b.num < 0
+    rn, rd = np.where(negative, np.sign(pn) * pd, pn), np.where(negative, np.abs(pn), pd)
+    num[fits], den[fits] = rn[fits], rd[fits]
+    num[one], den[one] = 1, 1
+    num[zero_base], den[zero_base] = 0, np.where(pole, 0, 1)[zero_base]
+    return one | fits | zero_base
+
+
 def _order(name, args, an, ad, bn, bd, exact_in, num, den) -> np.ndarray:
-    """max/min of two exact operands by an exact comparison; mixed exact/inexact by a clear float margin."""
+    """max/min of two exact operands by an exact comparison; mixed exact/inexact by a clear float margin.
+
+    fmax/fmin ignore an undefined operand: the result is the other one (exact here; an
+    inexact one is left to the float lane, whose fmax returns it).
+    """
     big = _products_big(an, bd, bn, ad) & exact_in
     exact = exact_in & ~big
     take_max = name in ("maximum", "fmax")
@@ -161,6 +227,9 @@ def _order(name, args, an, ad, bn, bd, exact_in, num, den) -> np.ndarray:
     mixed = clear & np.isfinite(fa) & np.isfinite(fb)
     use_b = mixed & (b.den > 0) & (a.den < 0) & pick_b  # the exact operand wins
     use_a = mixed & (a.den > 0) & (b.den < 0) & ~pick_b
+    if name in ("fmax", "fmin"):  # numpy's fmax/fmin ignore NaN
+        use_b |= (a.den == 0) & (b.den > 0)
+        use_a |= (b.den == 0) & (a.den > 0)
     num[use_b], den[use_b] = b.num[use_b], b.den[use_b]
     num[use_a], den[use_a] = a.num[use_a], a.den[use_a]
     return exact_in | use_a | use_b

@@ -29,7 +29,7 @@ EXACT_UFUNCS = frozenset(
     {"add", "subtract", "multiply", "divide", "negative", "absolute", "square", "sqrt"}
 ) | EXTENDED_UFUNCS
 # Operators whose two arguments may be swapped without changing the value: the
-# evaluator computes op(a, b) and op(b, a) once (fmax/fmin too: undefined propagates).
+# evaluator computes op(a, b) and op(b, a) once (fmax/fmin too: each ignores an undefined operand).
 COMMUTATIVE_UFUNCS = frozenset({"add", "multiply", "maximum", "minimum", "fmax", "fmin", "hypot"})
 # Characters that would make prefix text ambiguous or break the infix parser.
 FORBIDDEN_TOKEN_CHARS = set(" \t\n(),")

@@ -5,7 +5,8 @@ per program. Each cell is in one of three states, encoded in three parallel arra
 
 * exact rational: ``den > 0``, ``num/den`` in lowest terms (int64), ``flt = num/den``;
 * undefined: ``den == 0`` and ``num == 0`` (division by an exact zero, sqrt of a
-  negative number, a NaN from a float-only ufunc); ``flt = NaN``;
+  negative number, a NaN from a float-only ufunc, a result that only the sign of a zero
+  would decide); ``flt = NaN``, and every operator treats it as numpy treats NaN;
 * inexact real: ``den == -1`` (an irrational value such as sqrt(2), any value of a
   float-only ufunc, or a rational too large for int64); ``flt`` holds the float64 value
   (possibly ±inf) and ``num`` holds a rounded copy of its bits, used as its class key.
@@ -18,9 +19,20 @@ reaches 2**62 are recomputed cell by cell with Python's ``Fraction`` (rare; coun
 
 The exact lane also holds every ufunc whose value at rational inputs is provably
 rational (``gensynth.universe.exact_ops``: maximum, minimum, fmax, fmin, floor, ceil,
-trunc, rint, sign, reciprocal, floor_divide, remainder, fmod, heaviside, copysign, cbrt
-of perfect cubes, and transcendental functions at their rational points such as
-exp(0) = 1 or log2(8) = 3), so ``max x x`` and ``x`` are one function.
+trunc, rint, sign, reciprocal, floor_divide, remainder, fmod, heaviside, copysign,
+power at integer exponents, cbrt of perfect cubes, and transcendental functions at their
+rational points such as exp(0) = 1 or log2(8) = 3), so ``max x x`` and ``x`` are one
+function.
+
+Agreement with numpy's float semantics: wherever numpy's result at the same inputs
+(undefined read as NaN) is a value that does not depend on the sign of a zero, gensynth
+gives that value and numpy's definedness. So an undefined operand does not always make
+the result undefined: fmax/fmin return the other operand, 1**nan = nan**0 = 1,
+heaviside(2, nan) = 1, exactly as in numpy. Exact rationals have one zero, without a
+sign (numpy writes remainder(8, −2) as −0.0 and x − x as +0.0): where a result would
+depend on the sign of a zero or of a NaN (copysign(a, 0), arctan2(0, −1)) it is
+undefined, and a pole (1/0, 0**−1) is undefined where numpy gives ±inf. Both are stated
+and tested with ``exact_ops``.
 
 The rule for float results: a cell is exact only where gensynth computed its exact
 rational value from exact operands by a rule that is true of the mathematics. A float
@@ -89,34 +101,35 @@ class Evaluator:
         self.overflow_cells = 0
 
     def apply(self, op: Operator, a: Values, b: Values | None = None) -> Values:
-        """Value matrix of ``op(a, b)`` (``b`` is None for unary operators), row by row."""
+        """Value matrix of ``op(a, b)`` (``b`` is None for unary operators), row by row.
+
+        An undefined operand is NaN to numpy, and the result is whatever numpy's float
+        semantics make of it: undefined where numpy gives NaN (most operators), the
+        other operand for fmax/fmin, 1 for 1**nan (``gensynth.universe.exact_ops``).
+        """
         args = [a] if b is None else [a, b]
-        undefined = np.zeros(a.num.shape, bool)
         exact_in = np.ones(a.num.shape, bool)
         for v in args:
-            undefined |= v.den == 0
             exact_in &= v.den > 0
         with np.errstate(all="ignore"):
-            flt = op.ufunc(*[v.flt for v in args])
+            flt = op.ufunc(*[v.flt for v in args])  # undefined operands are NaN
         num = np.zeros(a.num.shape, np.int64)
         den = np.full(a.num.shape, -1, np.int64)
-        if op.exact:
-            exact_ok = self._exact(op, args, exact_in, num, den)
-            # _exact marks the cells it found undefined (division by an exact zero, sqrt of
-            # a negative number) with den == 0: they are undefined, not exact zeros or inf.
-            undefined |= exact_ok & (den == 0)
-            exact_ok &= ~undefined
-        else:
-            exact_ok = np.zeros(a.num.shape, bool)
-        inexact = ~exact_ok & ~undefined
-        # A float-only result that is NaN means the operation is undefined there.
-        undefined |= inexact & np.isnan(flt)
-        inexact &= ~undefined
+        # decided: cells whose state the exact lane fixed, exact (den > 0) or undefined (den == 0:
+        # division by an exact zero, sqrt of a negative number, a signed zero's sign).
+        decided = self._exact(op, args, exact_in, num, den) if op.exact else np.zeros(a.num.shape, bool)
+        undefined = decided & (den == 0)
+        exact_ok = decided & ~undefined
+        # Every other cell is numpy's float result: undefined where it is NaN (an undefined
+        # operand propagates unless numpy ignores it), else inexact.
+        rest = ~decided
+        undefined |= rest & np.isnan(flt)
+        undefined |= _sign_dependent(op.ufunc, args, rest & ~undefined, flt)
+        inexact = rest & ~undefined
         num[inexact] = inexact_key(flt[inexact])
         den[inexact] = -1
         num[undefined] = 0
         den[undefined] = 0
-        exact_ok &= ~undefined
         flt = np.where(exact_ok, num / np.where(den > 0, den, 1), flt)
         flt[undefined] = np.nan
         return Values(num, den, flt)
@@ -197,6 +210,35 @@ class Evaluator:
                 num[r, c], den[r, c] = value.numerator, value.denominator
                 fits[r, c] = True
         return fits
+
+
+def _sign_dependent(ufunc: np.ufunc, args: list[Values], cells: np.ndarray, flt: np.ndarray) -> np.ndarray:
+    """Cells among ``cells`` whose float result changes when a zero or NaN operand changes sign.
+
+    gensynth's zeros and undefined cells carry no sign (an exact zero's float is +0.0
+    whatever numpy would have computed), so a result that the sign decides
+    (arctan2(±0, −1) = ±π, copysign(1, ±nan), 1/±0.0) is not a value of the operands:
+    such cells are undefined. Only cells with a zero or NaN operand are recomputed.
+    """
+    if not cells.any():  # the common case: every cell was decided exactly or is NaN
+        return cells
+    signless = [(v.flt == 0) | (v.den == 0) for v in args]
+    candidates = cells & np.logical_or.reduce(signless)
+    if not candidates.any():
+        return candidates
+    at = np.nonzero(candidates)
+    base = flt[at]
+    operands = [v.flt[at] for v in args]
+    flipped = [np.where(s[at], np.negative(x), x) for s, x in zip(signless, operands)]  # -0.0, -nan
+    flips = [(i,) for i in range(len(args))] + ([(0, 1)] if len(args) == 2 else [])
+    changed = np.zeros(len(base), bool)
+    with np.errstate(all="ignore"):
+        for flip in flips:
+            result = ufunc(*[flipped[i] if i in flip else x for i, x in enumerate(operands)])
+            changed |= ~((result == base) | (np.isnan(result) & np.isnan(base)))
+    out = np.zeros(cells.shape, bool)
+    out[at] = changed
+    return out
 
 
 def _gcd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
