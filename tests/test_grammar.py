@@ -165,6 +165,34 @@ def test_non_utf8_grammar_is_refused(tmp_path):
     assert "is not UTF-8 text" in str(info.value) and "line 1" in str(info.value) and str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("text,reported,spurious", [
+    ('variables = ["x"]\n[[operators]]\ntoken = "?"\narity = 2\nnumpy = "frobnicate"\n' + GRID_X,
+     "no ufunc named 'frobnicate'", "no operators"),
+    ('variables = ["x"]\n[[operators]]\ntoken = "+"\narity = 3\nnumpy = "add"\n' + GRID_X, "arity must be 1 or 2", "no operators"),
+    ('constants = ["abc"]\n' + BINARY, "constants[0]: 'abc' is not a rational number", "no leaves"),
+], ids=["unknown_ufunc", "bad_arity", "bad_constant"])
+def test_an_invalid_only_entry_is_reported_once(tmp_path, text, reported, spurious):
+    """Review B10: an operator (or leaf) that is listed but invalid is not also reported as missing."""
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(GensynthError) as info:
+        load_grammar(path)
+    assert reported in str(info.value) and spurious not in str(info.value), str(info.value)
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    """Review B10: "UTF-8 with BOM" (what Windows editors save) loads as the same grammar, without the mark in its text."""
+    plain = default_grammar_path().read_text(encoding="utf-8")
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + plain.encode("utf-8"))
+    grammar = load_grammar(path)
+    assert grammar.hash == load_grammar().hash and grammar.source_text == plain
+    path.write_bytes(('variables = ["x"]\n\ufeff' + BINARY + GRID_X).encode("utf-8"))  # one inside the file is not TOML
+    with pytest.raises(GensynthError) as info:
+        load_grammar(path)
+    assert "Line 2 holds an invisible byte-order mark (U+FEFF)" in str(info.value) and str(path) in str(info.value)
+
+
 def test_float_ufuncs_of_every_shipped_kind_are_accepted():
     for name in ("maximum", "floor", "sin", "hypot", "arctan2", "remainder", "mod", "true_divide", "abs"):
         ufunc = getattr(np, name)

@@ -156,11 +156,18 @@ def load_grammar(path: str | Path | None = None) -> Grammar:
             f"Grammar file '{path}' is not UTF-8 text: byte {exc.start} (line {line}) is {raw[exc.start:exc.start + 1]!r}. "
             f"Save the file as UTF-8; see {default_grammar_path()} for a working example."
         ) from None
+    # A leading byte-order mark (Windows editors save "UTF-8 with BOM") is an encoding
+    # signature, not content: accepted and dropped, so the grammar (and meta's copy of its
+    # text) is the same as the file without it. tomllib would call it an invalid statement.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        stray = text.find("\ufeff")
+        hint = (f" Line {text.count(chr(10), 0, stray) + 1} holds an invisible byte-order mark (U+FEFF), which TOML does "
+                "not allow inside a file: delete it." if stray >= 0 else "")
         raise GensynthError(
-            f"Grammar file '{path}' is not valid TOML: {exc}. Fix the syntax; "
+            f"Grammar file '{path}' is not valid TOML: {exc}.{hint} Fix the syntax; "
             f"see {default_grammar_path()} for a working example."
         ) from None
     return parse_grammar(data, text, str(path))
@@ -188,9 +195,10 @@ def parse_grammar(data: dict, text: str = "", where: str = "<grammar>") -> Gramm
     if n_points > MAX_GRID_POINTS:
         problems.append(f"the grid has {n_points:,} points, over the cap of {MAX_GRID_POINTS:,} "
                         f"(gensynth.universe.grammar.MAX_GRID_POINTS); use fewer points per variable")
-    if not variables and not constants:
+    # Only when none were listed: entries listed but invalid were reported above.
+    if not data.get("variables") and not data.get("constants"):
         problems.append("the grammar has no leaves: list at least one entry in `variables` or `constants`")
-    if not operators:
+    if not data.get("operators"):
         problems.append("the grammar has no operators: add at least one [[operators]] table")
     if problems:
         bullet = "\n  - ".join(problems)
