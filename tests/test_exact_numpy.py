@@ -147,3 +147,30 @@ def test_copysign_of_a_computed_zero_is_undefined():
     assert evaluate_float(a, g, points).tolist() == [-8.0, -3.0] and evaluate_float(b, g, points).tolist() == [8.0, 3.0]
     va, vb = evaluate_trees([a, b], g).den
     assert va.tolist() == [0, 1] and vb.tolist() == [0, 0]  # rem 3 -2 = -1: copysign 3 -1 = -3, exact
+
+
+def test_order_margin_is_relative_and_absolute():
+    """Review B11: max/min takes the exact operand only when the two are more than ORDER_MARGIN apart,
+    relative to the larger magnitude and at least 1 (so absolutely too): near zero, a cancelled inexact
+    value (sqrt 2 · sqrt 2 − 2 is 0, its float 4.4e-16) is not trusted to be above an exact 1e-16."""
+    from gensynth.universe.exact_ops import ORDER_MARGIN
+    from gensynth.universe.grammar import parse_grammar
+    from gensynth.universe.syntax import evaluate_trees, parse_prefix
+
+    g = parse_grammar({
+        "variables": ["x"], "constants": ["2", "1/10000000000000000", "3"],
+        "operators": [{"token": "sqrt", "arity": 1, "numpy": "sqrt"}, {"token": "*", "arity": 2, "numpy": "multiply"},
+                      {"token": "-", "arity": 2, "numpy": "subtract"}, {"token": "min", "arity": 2, "numpy": "minimum"},
+                      {"token": "max", "arity": 2, "numpy": "maximum"}],
+        "grid": {"x": {"values": ["1"]}},
+    })
+    assert ORDER_MARGIN == 1e-9
+
+    def state(prefix):
+        v = evaluate_trees([parse_prefix(prefix, g)], g)
+        return "exact" if v.den[0, 0] > 0 else "inexact", v.flt[0, 0]
+
+    assert state("- * sqrt 2 sqrt 2 2")[0] == "inexact"  # 4.4e-16, truly 0
+    assert state("min - * sqrt 2 sqrt 2 2 1/10000000000000000")[0] == "inexact"  # truly 0, not the exact 1e-16
+    assert state("max - * sqrt 2 sqrt 2 2 3") == ("exact", 3.0)  # clearly apart: the exact operand
+    assert state("min * sqrt 2 3 3") == ("exact", 3.0)  # 4.24 vs 3: relative margin met

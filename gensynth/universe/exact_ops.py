@@ -54,8 +54,9 @@ The rule for float results (documented in ``gensynth.universe.rational``): a cel
 only where the mathematics says its value is the rational computed here; a float result
 is never declared exact because it happens to equal a short rational (cos(1e-9) rounds to
 1.0 but is irrational). The one mixed case decided from floats is an order operation
-between an exact and an inexact operand that differ by far more than rounding: then the
-result *is* the exact operand (max(sin x, 2) = 2), and gets its key.
+between an exact and an inexact operand that differ by far more than rounding (more
+than ``ORDER_MARGIN`` = 1e-9 times the larger magnitude, and more than 1e-9 absolutely):
+then the result *is* the exact operand (max(sin x, 2) = 2), and gets its key.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ POWERS = frozenset({"exp2", "log2", "log10"})
 EXTENDED_UFUNCS = ORDER | ROUNDING | DIVISION | POWERS | frozenset(SPECIAL) | {
     "heaviside", "copysign", "reciprocal", "cbrt", "power", "float_power"}
 # An inexact operand of an order operation is trusted to be on one side of an exact one
-# only when they differ by more than this (relative): float rounding is ~1e-16.
+# only when they differ by more than this times the larger magnitude, and by more than
+# this absolutely (a magnitude below 1 counts as 1): float rounding is ~1e-16 relative,
+# and near zero a cancelled inexact value (sqrt 2 · sqrt 2 − 2 is 0, its float 4.4e-16)
+# has an absolute, not a relative, error.
 ORDER_MARGIN = 1e-9
 _SAFE = float(2**62)
 
@@ -222,7 +226,7 @@ def _order(name, args, an, ad, bn, bd, exact_in, num, den) -> np.ndarray:
     a, b = args
     fa, fb = a.flt, b.flt
     with np.errstate(invalid="ignore", over="ignore"):
-        clear = np.abs(fa - fb) > ORDER_MARGIN * np.maximum(np.abs(fa), np.abs(fb))
+        clear = np.abs(fa - fb) > ORDER_MARGIN * np.maximum(np.maximum(np.abs(fa), np.abs(fb)), 1.0)
         pick_b = (fa < fb) == take_max
     mixed = clear & np.isfinite(fa) & np.isfinite(fb)
     use_b = mixed & (b.den > 0) & (a.den < 0) & pick_b  # the exact operand wins

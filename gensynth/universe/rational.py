@@ -41,7 +41,8 @@ cos(1e-9) is irrational but rounds to 1.0, and sqrt(2)·sqrt(2) is 2 but its flo
 not. Such cells stay inexact (keyed by rounding): classes may be split (``sqrt 2 * sqrt
 2`` is not ``2``) but never wrongly merged. The one decision taken from floats is an
 order operation (max, min, ...) between an exact and an inexact operand that differ by
-more than ``exact_ops.ORDER_MARGIN`` (1e-9 relative, far above rounding): the result is
+more than ``exact_ops.ORDER_MARGIN`` (1e-9 of the larger magnitude, and 1e-9 absolutely
+below magnitude 1: far above rounding): the result is
 then the exact operand and gets its key (max(sin x, 2) is the constant 2).
 """
 
