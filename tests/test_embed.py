@@ -74,6 +74,27 @@ def test_sql_macros_agree_with_python(warehouse):
             assert vldb == pytest.approx(vldb_distance(pa, pb))
 
 
+def test_sql_macros_work_on_columns(warehouse):
+    """Review C4: the macros take columns (pairs from a table, joined to programs), set-based, with the reference's values."""
+    g = load_grammar()
+    rng = random.Random(2)
+    pairs = [(rng.randrange(204_105), rng.randrange(204_105)) for _ in range(200)] + [(7, 7), (0, 1), (204_104, 3)]
+    values = ", ".join(f"({i}, {a}, {b})" for i, (a, b) in enumerate(pairs))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        got = con.execute(f"""
+            WITH pairs(i, x, y) AS (VALUES {values})
+            SELECT a.prefix, b.prefix, pqgram_distance(a.program_id, b.program_id), pqgram_distance_vldb(a.program_id, b.program_id)
+            FROM pairs JOIN programs AS a ON a.program_id = pairs.x JOIN programs AS b ON b.program_id = pairs.y
+            ORDER BY pairs.i""").fetchall()
+        constants = [con.execute(f"SELECT pqgram_distance({a}, {b}), pqgram_distance_vldb({a}, {b})").fetchone() for a, b in pairs[:20]]
+        assert con.execute("SELECT pqgram_distance(NULL, 1)").fetchone()[0] is None
+    assert len(got) == len(pairs)
+    for prefix_a, prefix_b, tods, vldb in got:
+        pa, pb = (profile_tree(parse_prefix(p, g), g) for p in (prefix_a, prefix_b))
+        assert tods == pytest.approx(tods_distance(pa, pb), abs=1e-15) and vldb == pytest.approx(vldb_distance(pa, pb), abs=1e-15)
+    assert [(t, v) for _, _, t, v in got[:20]] == constants  # the same values as with constant arguments
+
+
 def test_coordinates_finite_and_radius_is_centred_norm(warehouse):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         syn = np.array(con.execute("SELECT syn FROM syn_coords ORDER BY program_id").fetchnumpy()["syn"].tolist(), dtype=np.float64)
