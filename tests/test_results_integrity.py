@@ -130,6 +130,39 @@ def test_a_rebuild_to_another_universe_keeps_the_run_but_no_analysis_view_return
     assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == n_pred
 
 
+def test_proximity_counts_only_nearest_train_rows_of_the_current_data_version(env):
+    """The reviewer's A3: proximity, then `embed --k-syn 8` (a new data version), then a new run:
+    the rows computed on the old manifolds must not be joined to it."""
+    from gensynth.analysis.proximity import update_proximity
+
+    wh, old_run, _ = env
+    con = duckdb.connect(str(wh))
+    try:
+        update_proximity(con)
+    finally:
+        con.close()
+    old_version = q(wh, "SELECT value FROM meta WHERE key = 'data_version'")[0][0]
+    assert q(wh, "SELECT count(*) FROM proximity_summary WHERE run_id = ?", [old_run])[0][0] > 0
+    out = cli("embed", "--k-syn", 8, "-w", wh)
+    assert out.exit_code == 0, out.output
+    new_version = q(wh, "SELECT value FROM meta WHERE key = 'data_version'")[0][0]
+    assert new_version != old_version
+    # The old rows are kept (a derived table, recomputed on demand) ...
+    assert q(wh, "SELECT DISTINCT data_version FROM nearest_train") == [(old_version,)]
+    s = _train(wh, steps=2)
+    assert s.status == "finished" and s.ingest == "ingested"
+    # ... but no view joins them to the new run: its distances are not computed yet.
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ?", [s.run_id])[0][0] > 0
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ? AND (syn_nn_dist IS NOT NULL OR "
+                 "sem_nn_dist IS NOT NULL OR pqgram_nn_dist IS NOT NULL)", [s.run_id]) == [(0,)]
+    assert q(wh, "SELECT count(*) FROM proximity_summary") == [(0,)]
+    # `gensynth proximity` recomputes them on the current manifolds, and then they count.
+    out = cli("proximity", "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert q(wh, "SELECT DISTINCT data_version FROM nearest_train") == [(new_version,)]
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ? AND syn_nn_dist IS NULL", [s.run_id]) == [(0,)]
+
+
 # ------------------------------------------------------------ stored, by the warehouse
 
 
