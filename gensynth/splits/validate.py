@@ -73,6 +73,7 @@ FORBIDDEN_NODES = tuple(
 REGISTER = "was not registered"  # the `action` of add (and of a build registering built-ins)
 CHECK = "fails its checks on this warehouse"  # the `action` of `split check`
 CARRY = "could not be carried over to the rebuilt warehouse"  # the `action` of a rebuild
+REEMBED = "no longer passes on the re-embedded manifolds (`gensynth embed`)"  # the `action` of embed
 # Relations whose rows change as runs land (results, the registry, analysis views over
 # them). A split reading one would drift while runs that trained on it keep its hash, so
 # it is refused: a split is a function of the universe alone.
