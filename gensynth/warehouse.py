@@ -151,11 +151,11 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def lock_timeout() -> float:
-    """Seconds to wait for a locked warehouse: ``$GENSYNTH_LOCK_TIMEOUT``, default 60."""
+def lock_timeout(default: float = LOCK_TIMEOUT_S) -> float:
+    """Seconds to wait for a locked warehouse: ``$GENSYNTH_LOCK_TIMEOUT``, else ``default`` (60)."""
     raw = os.environ.get("GENSYNTH_LOCK_TIMEOUT")
     if raw is None:
-        return LOCK_TIMEOUT_S
+        return default
     try:
         value = float(raw)
     except ValueError:
@@ -183,11 +183,12 @@ def _say(message: str) -> None:
 
 
 def connect_retrying(path: Path, read_only: bool, timeout: float | None = None, hint: str = "and retry",
-                     notify: Callable[[str], None] | None = _say) -> duckdb.DuckDBPyConnection:
+                     notify: Callable[[str], None] | None = _say, purpose: str = "") -> duckdb.DuckDBPyConnection:
     """Connect to the warehouse, retrying with jittered exponential backoff while it is locked.
 
-    Prints (through ``notify``, once) which process holds the lock while it waits. Raises
-    ``WarehouseBusy`` after ``timeout`` seconds (default ``lock_timeout()``), naming the
+    Prints (through ``notify``, once) which process holds the lock, how long it waits and
+    what for (``purpose``, e.g. 'to ingest run results'). Raises ``WarehouseBusy`` after
+    ``timeout`` seconds (default ``lock_timeout()``: ``$GENSYNTH_LOCK_TIMEOUT``), naming the
     process holding the lock, and ``GensynthError`` if the file is missing, not a DuckDB
     file, or of another schema version.
     """
@@ -209,13 +210,15 @@ def connect_retrying(path: Path, read_only: bool, timeout: float | None = None, 
                 raise GensynthError(f"Cannot open warehouse '{path}': {exc}. Point --warehouse at a warehouse written by `gensynth build`.") from None
             left = deadline - time.monotonic()
             if left <= 0:
+                waited = f" (waiting {purpose})" if purpose else ""
                 raise WarehouseBusy(
-                    f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:.0f} s. Close other programs "
+                    f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:g} s{waited}. Close other programs "
                     f"that have it open (a `duckdb` shell or notebook blocks every other process) {hint}; "
                     f"$GENSYNTH_LOCK_TIMEOUT sets how long to wait."
                 ) from None
             if not told and notify is not None:
-                notify(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                what = f" {purpose}" if purpose else ""
+                notify(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s){what}...")
                 told = True
             time.sleep(min(left, delay * (0.5 + random.random())))
             delay = min(delay * 2, 2.0)
@@ -237,11 +240,11 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str, timeout: fl
         except duckdb.IOException as exc:
             if not is_lock_error(exc) or time.monotonic() >= deadline:
                 if is_lock_error(exc):
-                    raise WarehouseBusy(f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:.0f} s. "
+                    raise WarehouseBusy(f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:g} s. "
                                         f"Close the program that has it open and retry; nothing was changed.") from None
                 raise
             if not told:
-                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s)...")
                 told = True
             time.sleep(0.2)
     try:
@@ -386,7 +389,7 @@ def _open_existing(path: Path, timeout: float | None) -> duckdb.DuckDBPyConnecti
                     f"(a `duckdb` shell, a notebook, another gensynth command) and rebuild; nothing was changed."
                 ) from None
             if not told:
-                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s)...")
                 told = True
             time.sleep(0.2)
 

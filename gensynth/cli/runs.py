@@ -20,7 +20,7 @@ import typer
 from gensynth.errors import GensynthError
 
 from gensynth.cli.options import WarehouseOpt  # noqa: E402 (the one --warehouse option)
-LIST_TIMEOUT_S = 5.0  # `runs list` waits this long for a writer before listing without the warehouse
+LIST_TIMEOUT_S = 5.0  # `runs list` / `runs show` wait this long for a locked warehouse unless $GENSYNTH_LOCK_TIMEOUT says otherwise
 
 runs_app = typer.Typer(help="List, inspect, sync, export and import runs (run directories and their warehouse rows).",
                        no_args_is_help=True, add_completion=False)
@@ -38,18 +38,24 @@ class WarehouseView:
 
     data_version: str | None = None
     stored: dict | None = None  # run_id -> StoredRun; None when the warehouse could not be read
-    note: str = ""
+    note: str = ""  # why it could not be read (locked)
 
 
-def read_warehouse(path: Path, timeout: float = LIST_TIMEOUT_S) -> WarehouseView:
-    """The warehouse's data version and stored runs; a note instead when it cannot be read now."""
+def read_warehouse(path: Path, timeout: float | None = None) -> WarehouseView:
+    """The warehouse's data version and stored runs; a note instead while it stays locked.
+
+    Waits ``timeout`` seconds (default ``$GENSYNTH_LOCK_TIMEOUT``, else ``LIST_TIMEOUT_S``).
+    A missing file, or one that is not a warehouse this gensynth reads, is an error: there
+    is nothing to list the run directories against.
+    """
     from gensynth.results.ingest import current_data_version, stored_runs
-    from gensynth.warehouse import WarehouseBusy, connect_retrying
+    from gensynth.warehouse import WarehouseBusy, connect_retrying, lock_timeout
 
+    timeout = lock_timeout(LIST_TIMEOUT_S) if timeout is None else timeout
     try:
-        con = connect_retrying(path, read_only=True, timeout=timeout)
-    except (WarehouseBusy, GensynthError) as exc:
-        return WarehouseView(note=f"{exc} (so 'in db' is not checked)")
+        con = connect_retrying(path, read_only=True, timeout=timeout, purpose="to read which runs it holds")
+    except WarehouseBusy as exc:
+        return WarehouseView(note=f"{exc} So 'in db' was not checked.")
     try:
         return WarehouseView(current_data_version(con), stored_runs(con))
     finally:
@@ -99,8 +105,8 @@ def run_data_version(run_dir: Path) -> str | None:
 def _in_db(run_dir: Path, wv: WarehouseView) -> str:
     from gensynth.results.ingest import is_pending, storage_state
 
-    if wv.stored is None:  # the warehouse could not be read: the directory's own marker
-        return "pending?" if is_pending(run_dir) else "yes?"
+    if wv.stored is None:  # the warehouse could not be read: say so, and what the directory's own marker says
+        return "not checked (locked; " + ("never ingested" if is_pending(run_dir) else "marker: ingested") + ")"
     state = storage_state(run_dir, wv.stored)
     return {"stored": "yes", "not stored": "no: run `gensynth runs sync`",
             "other version stored": "older version: run `gensynth runs sync`", "no results": "-"}[state]
@@ -171,7 +177,8 @@ def runs_list(
         console.print(f"{len(foreign)} run(s) of another universe (another data version) not shown: they are kept but "
                       f"never analysed here; `gensynth runs list --all` lists them.")
     if wv.note:
-        console.print(f"Note: {wv.note}")
+        raise GensynthError(f"{wv.note} The table above lists the run directories only; rerun `gensynth runs list` "
+                            f"when the warehouse is free.")
 
 
 @runs_app.command("show")
@@ -224,36 +231,49 @@ def runs_show(run: str = typer.Argument(..., help="RUN_ID"), warehouse: Optional
     rows.append(("warehouse", in_db + (f" (ingested {marker['ingested_at']})" if in_db == "yes" and marker else "")))
     rows += where + [("directory", str(d))]
     console.print(summary_table(f"run {d.name}", rows))
+    if wv.note:
+        console.print(f"Note: {wv.note}")
 
 
 @runs_app.command("sync")
 def runs_sync(
     all_runs: bool = typer.Option(False, "--all", help="Re-ingest every run directory, not only those the warehouse lacks."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a locked warehouse."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for a locked warehouse [default: $GENSYNTH_LOCK_TIMEOUT, else 60]."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Ingest the run directories whose results the warehouse does not hold (checked in the warehouse itself)."""
     from rich.table import Table
 
     from gensynth.progress import console
-    from gensynth.results.ingest import sync
+    from gensynth.results.ingest import results_manifest, run_dirs, runs_root, sync
 
     path = _warehouse(warehouse)
-    outcomes = sync(path, timeout=timeout, everything=all_runs)
+    outcomes = sync(path, timeout=timeout, everything=all_runs)  # a missing warehouse is an error
+    if outcomes and all(o.state in ("pending", "unchecked") for o in outcomes):  # it stayed locked: nothing checked
+        never = sum(o.state == "pending" for o in outcomes)
+        raise GensynthError(
+            f"{outcomes[0].message} Nothing was checked or ingested: {len(outcomes)} run directory(ies) with results "
+            f"were not checked against the warehouse ({never} of them never ingested, by their own markers). "
+            f"Rerun `gensynth runs sync` when the warehouse is free."
+        )
     foreign = [o for o in outcomes if o.state == "refused"]
     shown = [o for o in outcomes if o.state != "refused"]
-    if not shown:
-        console.print("Nothing pending: every run's results are in the warehouse.")
-    else:
+    if shown:
         table = Table(title="gensynth runs sync")
         for col in ("run", "result", "detail"):
             table.add_column(col)
         for o in shown:
             table.add_row(o.run_id, o.state, o.message)
         console.print(table)
+    elif foreign:
+        console.print("Every run of this universe is in the warehouse: nothing of it to ingest.")
+    elif not any(results_manifest(d) is not None for d in run_dirs(path)):
+        console.print(f"No run directory with results under {runs_root(path)}: nothing to ingest.")
+    else:
+        console.print("Nothing pending: every run's results are in the warehouse.")
     if foreign:
-        console.print(f"{len(foreign)} run directory(ies) of another universe left where they are, not ingested "
-                      f"({', '.join(o.run_id for o in foreign)}); see `gensynth runs list --all`.")
+        console.print(f"{len(foreign)} run directory(ies) of another universe (another data version) left where they "
+                      f"are, not ingested ({', '.join(o.run_id for o in foreign)}); see `gensynth runs list --all`.")
     if any(o.state == "failed" for o in outcomes):
         raise GensynthError("Some run directories could not be ingested (named above); the others were. Fix or move "
                             "those directories and rerun `gensynth runs sync`.")
@@ -295,7 +315,7 @@ def runs_export(
 def runs_import(
     directory: Path = typer.Argument(..., help="A directory written by `gensynth runs export --out DIR`."),
     replace: bool = typer.Option(False, "--replace", help="Replace the rows of runs this warehouse already holds."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a locked warehouse."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for a locked warehouse [default: $GENSYNTH_LOCK_TIMEOUT, else 60]."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Bring an export's runs into this warehouse (same universe only; one transaction; never overwrites without --replace)."""
