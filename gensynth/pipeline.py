@@ -49,6 +49,7 @@ class BuildSummary:
     splits_carried: int = 0  # user splits found in the warehouse this build replaced
     splits_registered: list[str] = field(default_factory=list)  # of those, re-validated and registered
     splits_stale: dict[str, str] = field(default_factory=dict)  # of those, kept as stale: name -> why
+    splits_empty_tests: dict[str, list[str]] = field(default_factory=dict)  # re-registered, but these test roles are empty now
     tasks_carried: int = 0  # rows of `tasks` (user targets) kept from the warehouse this build replaced
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -173,6 +174,7 @@ def carry_over_splits_stage(b: Build) -> None:
     b.summary.splits_carried = report.carried
     b.summary.splits_registered = report.registered
     b.summary.splits_stale = report.stale
+    b.summary.splits_empty_tests = report.empty_tests
     write_meta(b.con, {"splits_carried": str(report.carried), "splits_reregistered": str(len(report.registered)),
                        "splits_stale": str(len(report.stale))})
 
@@ -196,6 +198,28 @@ def run_manifold_stages(con, grammar: Grammar, config: EmbedConfig, stages) -> N
     embed_warehouse(con, grammar, config, stages)
     meta = read_meta(con)
     write_meta(con, {"data_version": data_version(SCHEMA_VERSION, grammar.hash, meta["max_ops"], config)})
+
+
+def reembed(con, grammar: Grammar, config: EmbedConfig, stages):
+    """``gensynth embed``: new manifolds (one transaction; a new data version), the built-in
+    splits registered on them, and the user splits re-validated as a rebuild does
+    (re-registered, or kept stale with the reason). Returns the ``CarryReport`` of the user splits."""
+    from gensynth.splits import revalidate_user_splits, sandbox
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_manifold_stages(con, grammar, config, stages)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    run_split_stage(con, stages)  # split views are SQL over `manifold`: re-registering refreshes their records
+    sandbox(con)  # user SQL runs next: no file or network access for the rest of this connection
+    with stages.stage("re-validate user splits"):
+        report = revalidate_user_splits(con)
+    write_meta(con, {"splits_revalidated": str(report.carried), "splits_reregistered": str(len(report.registered)),
+                     "splits_stale": str(len(report.stale))})
+    return report
 
 
 def run_split_stage(con, stages) -> None:

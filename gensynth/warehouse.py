@@ -151,11 +151,11 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def lock_timeout() -> float:
-    """Seconds to wait for a locked warehouse: ``$GENSYNTH_LOCK_TIMEOUT``, default 60."""
+def lock_timeout(default: float = LOCK_TIMEOUT_S) -> float:
+    """Seconds to wait for a locked warehouse: ``$GENSYNTH_LOCK_TIMEOUT``, else ``default`` (60)."""
     raw = os.environ.get("GENSYNTH_LOCK_TIMEOUT")
     if raw is None:
-        return LOCK_TIMEOUT_S
+        return default
     try:
         value = float(raw)
     except ValueError:
@@ -183,11 +183,12 @@ def _say(message: str) -> None:
 
 
 def connect_retrying(path: Path, read_only: bool, timeout: float | None = None, hint: str = "and retry",
-                     notify: Callable[[str], None] | None = _say) -> duckdb.DuckDBPyConnection:
+                     notify: Callable[[str], None] | None = _say, purpose: str = "") -> duckdb.DuckDBPyConnection:
     """Connect to the warehouse, retrying with jittered exponential backoff while it is locked.
 
-    Prints (through ``notify``, once) which process holds the lock while it waits. Raises
-    ``WarehouseBusy`` after ``timeout`` seconds (default ``lock_timeout()``), naming the
+    Prints (through ``notify``, once) which process holds the lock, how long it waits and
+    what for (``purpose``, e.g. 'to ingest run results'). Raises ``WarehouseBusy`` after
+    ``timeout`` seconds (default ``lock_timeout()``: ``$GENSYNTH_LOCK_TIMEOUT``), naming the
     process holding the lock, and ``GensynthError`` if the file is missing, not a DuckDB
     file, or of another schema version.
     """
@@ -209,13 +210,15 @@ def connect_retrying(path: Path, read_only: bool, timeout: float | None = None, 
                 raise GensynthError(f"Cannot open warehouse '{path}': {exc}. Point --warehouse at a warehouse written by `gensynth build`.") from None
             left = deadline - time.monotonic()
             if left <= 0:
+                waited = f" (waiting {purpose})" if purpose else ""
                 raise WarehouseBusy(
-                    f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:.0f} s. Close other programs "
+                    f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:g} s{waited}. Close other programs "
                     f"that have it open (a `duckdb` shell or notebook blocks every other process) {hint}; "
                     f"$GENSYNTH_LOCK_TIMEOUT sets how long to wait."
                 ) from None
             if not told and notify is not None:
-                notify(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                what = f" {purpose}" if purpose else ""
+                notify(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s){what}...")
                 told = True
             time.sleep(min(left, delay * (0.5 + random.random())))
             delay = min(delay * 2, 2.0)
@@ -237,11 +240,11 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str, timeout: fl
         except duckdb.IOException as exc:
             if not is_lock_error(exc) or time.monotonic() >= deadline:
                 if is_lock_error(exc):
-                    raise WarehouseBusy(f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:.0f} s. "
+                    raise WarehouseBusy(f"Warehouse '{path}' stayed locked by {lock_holder(exc)} for {timeout:g} s. "
                                         f"Close the program that has it open and retry; nothing was changed.") from None
                 raise
             if not told:
-                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s)...")
                 told = True
             time.sleep(0.2)
     try:
@@ -256,21 +259,60 @@ def open_warehouse(path: Path, read_only: bool = True, timeout: float | None = N
     return connect_retrying(path, read_only=read_only, timeout=timeout)
 
 
-def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Refuse a file that is not a gensynth warehouse, or was written by a newer gensynth."""
+def schema_version(con: duckdb.DuckDBPyConnection, database: str | None = None) -> int | None:
+    """The schema version gensynth recorded in the file behind ``con`` (or attached
+    ``database``); None when it is not a gensynth warehouse: no ``meta`` table, or a ``meta``
+    of another program (not gensynth's key/value columns, or no integer 'schema_version')."""
+    if not has_meta(con, database):
+        return None
+    prefix = "" if database is None else f"{database}."
+    try:
+        row = con.execute(f"SELECT value FROM {prefix}meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.Error:  # a `meta` without gensynth's key/value columns
+        return None
+    try:
+        return int(row[0]) if row else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _foreign_meta(con: duckdb.DuckDBPyConnection) -> str:
+    """Why a file is not a gensynth warehouse: no ``meta`` table, or one of another program."""
     if not has_meta(con):
+        return "it has no `meta` table"
+    return "it has a `meta` table, but not gensynth's (no 'schema_version' key)"
+
+
+def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a file that is not a gensynth warehouse, or of another schema version than this
+    code reads (a newer one: upgrade gensynth; an older one: rebuild it, which keeps its
+    results and user splits). Closes ``con`` when it refuses."""
+    version = schema_version(con)
+    if version is None:
+        why = _foreign_meta(con)
         con.close()
-        raise GensynthError(f"'{path}' is a DuckDB file but not a gensynth warehouse (it has no `meta` table). Point --warehouse at a warehouse written by `gensynth build`.")
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    version = int(row[0]) if row else 0
-    if version != SCHEMA_VERSION:
+        raise GensynthError(f"'{path}' is a DuckDB file but not a gensynth warehouse ({why}). Point --warehouse at a warehouse written by `gensynth build`.")
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
         con.close()
-        newer = version > SCHEMA_VERSION
-        raise GensynthError(
-            f"Warehouse '{path}' has schema version {version}, but this gensynth reads version {SCHEMA_VERSION}. "
-            + ("It was written by a newer gensynth: upgrade gensynth (pip install -e . from a newer checkout)."
-               if newer else "It was written by an older gensynth: rebuild it with `gensynth build`.")
-        )
+        raise GensynthError(newer_schema_message(path, version))
+    meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('max_ops', 'grammar_name')").fetchall())
+    con.close()
+    same = f" --max-ops {meta['max_ops']}" if "max_ops" in meta else ""
+    grammar = f" (its grammar is '{meta['grammar_name']}': pass the same --grammar FILE)" if "grammar_name" in meta else ""
+    raise GensynthError(
+        f"Warehouse '{path}' has schema version {version}, but this gensynth reads version {SCHEMA_VERSION}: it was "
+        f"written by an older gensynth. Rebuild it with `gensynth build{same} --warehouse {path}`{grammar}; the rebuild "
+        f"replaces the derived tables, and its runs, predictions, evaluations and user splits are carried over (results "
+        f"tables migrated; runs of the old universe are kept and listed as another universe by `gensynth runs list --all`)."
+    )
+
+
+def newer_schema_message(path: Path, version: int) -> str:
+    return (f"Warehouse '{path}' has schema version {version}, but this gensynth reads version {SCHEMA_VERSION}. "
+            f"It was written by a newer gensynth: upgrade gensynth (pip install -e . from a newer checkout), or "
+            f"choose another --warehouse path; it was not changed.")
 
 
 # --------------------------------------------------------------------------- building
@@ -281,7 +323,9 @@ def check_writable_location(path: Path, force: bool = False, timeout: float | No
 
     Refuses a directory, a missing or read-only parent, a file that cannot be replaced
     (read-only or immutable), a file that is not DuckDB, a DuckDB file of another program
-    (no ``meta``; ``force`` replaces it) and a warehouse of a newer gensynth. A warehouse
+    (no ``meta``, or a ``meta`` that is not gensynth's; ``force`` replaces it) and a
+    warehouse of a newer gensynth. A warehouse of an older gensynth is accepted: the build
+    replaces it, carrying its results (migrated) and user splits over. A warehouse
     locked by another process is waited for (the connection policy), then refused naming
     that process: replacing a file another process is writing would lose its writes.
     """
@@ -299,13 +343,14 @@ def check_writable_location(path: Path, force: bool = False, timeout: float | No
     _check_replaceable(path)
     con = _open_existing(path, timeout)
     try:
-        if has_meta(con):
-            check_schema_version(con, path)
-        elif not force:
+        version = schema_version(con)
+        if version is not None and version > SCHEMA_VERSION:
+            raise GensynthError(newer_schema_message(path, version))
+        if version is None and not force:
             tables = relation_names(con)
             held = f"it holds {len(tables)} table(s) and view(s): {', '.join(tables[:20])}" + (", ..." if len(tables) > 20 else "") if tables else "it holds no tables"
             raise GensynthError(
-                f"'{path}' is a DuckDB file but not a gensynth warehouse (it has no `meta` table; {held}). "
+                f"'{path}' is a DuckDB file but not a gensynth warehouse ({_foreign_meta(con)}; {held}). "
                 f"`gensynth build` would replace it and its tables would be gone. Choose another --warehouse path, "
                 f"or pass --force to replace it."
             )
@@ -344,7 +389,7 @@ def _open_existing(path: Path, timeout: float | None) -> duckdb.DuckDBPyConnecti
                     f"(a `duckdb` shell, a notebook, another gensynth command) and rebuild; nothing was changed."
                 ) from None
             if not told:
-                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:.0f} s)...")
+                _say(f"waiting for the lock on '{path}' held by {lock_holder(exc)} (up to {timeout:g} s)...")
                 told = True
             time.sleep(0.2)
 

@@ -271,3 +271,69 @@ def test_a_killed_attempt_counts_to_its_last_write(tmp_path):
     json.dumps(state)
     # A run whose last attempt ended normally (failed, then resumed) is left alone.
     assert account_killed_attempt(run_dir, {"status": "failed", "attempts": [{"started_at": "x"}]}) == 0.0
+
+
+# ------------------------------------------- what sync and list say when the warehouse cannot be read
+
+HOLD = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.readline()")
+
+
+def _gensynth(*args, env=None):
+    import os
+
+    exe = shutil.which("gensynth") or str(__import__("pathlib").Path(sys.executable).with_name("gensynth"))
+    base = {k: v for k, v in os.environ.items() if k not in ("GENSYNTH_WAREHOUSE", "GENSYNTH_LOCK_TIMEOUT")}
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=base | {"COLUMNS": "200"} | (env or {}),
+                          timeout=120)
+
+
+class _Held:
+    """Another process holding the warehouse open for writing (every other process is locked out)."""
+
+    def __init__(self, path):
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def __enter__(self):
+        assert self.proc.stdout.readline().strip() == "open"
+        return self.proc
+
+    def __exit__(self, *exc):
+        self.proc.communicate("\n", timeout=30)
+
+
+def test_sync_and_list_never_say_nothing_pending_when_the_warehouse_could_not_be_read(wh):
+    run_dir = fake_run(wh)
+    assert ingest_run(wh, run_dir).state == "ingested"
+    with _Held(wh) as holder:  # a duckdb shell holding the file: nothing can be checked
+        result = _gensynth("runs", "sync", "--timeout", 1, "-w", wh)
+        said = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode == 1, said
+        assert "Nothing pending" not in said and f"PID {holder.pid}" in said and "not checked" in said
+        listed = _gensynth("runs", "list", "-w", wh, env={"GENSYNTH_LOCK_TIMEOUT": "1"})
+        said = " ".join((listed.stdout + listed.stderr).split())
+        assert listed.returncode == 1 and run_dir.name in said and "not checked" in said, said
+        assert "│ yes" not in listed.stdout  # no claim that the run is stored
+    missing = wh.parent / "nowhere.duckdb"
+    for args in (("runs", "sync"), ("runs", "list")):
+        result = _gensynth(*args, "-w", missing)
+        assert result.returncode == 1 and "No warehouse at" in result.stderr and "Nothing pending" not in result.stdout
+    # Runs of another universe are named as such, next to no "Nothing pending".
+    fake_run(wh, run_id="20260101-000001-ffff", data_version="someotheruniverse")
+    result = _gensynth("runs", "sync", "-w", wh)
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0 and "Nothing pending" not in said and "another universe" in said, said
+    assert "every run of this universe is in the warehouse" in said.lower()
+
+
+def test_every_lock_wait_honours_gensynth_lock_timeout_and_says_what_it_waits_for(wh, monkeypatch):
+    run_dir = fake_run(wh)
+    monkeypatch.setenv("GENSYNTH_LOCK_TIMEOUT", "1")
+    with _Held(wh) as holder:
+        outcome = ingest_run(wh, run_dir)  # the default wait of ingestion: $GENSYNTH_LOCK_TIMEOUT
+        assert outcome.state == "pending" and f"PID {holder.pid}" in outcome.message
+        assert "for 1 s" in outcome.message and f"to store the results of run {run_dir.name}" in outcome.message
+        for args in (("runs", "sync"), ("runs", "list")):
+            result = _gensynth(*args, "-w", wh, env={"GENSYNTH_LOCK_TIMEOUT": "1"})
+            said = " ".join((result.stdout + result.stderr).split())
+            assert "(up to 1 s)" in said and "for 1 s" in said and "$GENSYNTH_LOCK_TIMEOUT" in said, (args, said)
+            assert ("to read which runs it holds" if args[1] == "list" else "to ingest run results") in said, (args, said)

@@ -130,6 +130,39 @@ def test_a_rebuild_to_another_universe_keeps_the_run_but_no_analysis_view_return
     assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == n_pred
 
 
+def test_proximity_counts_only_nearest_train_rows_of_the_current_data_version(env):
+    """The reviewer's A3: proximity, then `embed --k-syn 8` (a new data version), then a new run:
+    the rows computed on the old manifolds must not be joined to it."""
+    from gensynth.analysis.proximity import update_proximity
+
+    wh, old_run, _ = env
+    con = duckdb.connect(str(wh))
+    try:
+        update_proximity(con)
+    finally:
+        con.close()
+    old_version = q(wh, "SELECT value FROM meta WHERE key = 'data_version'")[0][0]
+    assert q(wh, "SELECT count(*) FROM proximity_summary WHERE run_id = ?", [old_run])[0][0] > 0
+    out = cli("embed", "--k-syn", 8, "-w", wh)
+    assert out.exit_code == 0, out.output
+    new_version = q(wh, "SELECT value FROM meta WHERE key = 'data_version'")[0][0]
+    assert new_version != old_version
+    # The old rows are kept (a derived table, recomputed on demand) ...
+    assert q(wh, "SELECT DISTINCT data_version FROM nearest_train") == [(old_version,)]
+    s = _train(wh, steps=2)
+    assert s.status == "finished" and s.ingest == "ingested"
+    # ... but no view joins them to the new run: its distances are not computed yet.
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ?", [s.run_id])[0][0] > 0
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ? AND (syn_nn_dist IS NOT NULL OR "
+                 "sem_nn_dist IS NOT NULL OR pqgram_nn_dist IS NOT NULL)", [s.run_id]) == [(0,)]
+    assert q(wh, "SELECT count(*) FROM proximity_summary") == [(0,)]
+    # `gensynth proximity` recomputes them on the current manifolds, and then they count.
+    out = cli("proximity", "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert q(wh, "SELECT DISTINCT data_version FROM nearest_train") == [(new_version,)]
+    assert q(wh, "SELECT count(*) FROM proximity WHERE run_id = ? AND syn_nn_dist IS NULL", [s.run_id]) == [(0,)]
+
+
 # ------------------------------------------------------------ stored, by the warehouse
 
 
@@ -145,6 +178,78 @@ def test_a_restored_older_warehouse_shows_runs_as_not_stored_and_sync_ingests_th
     out = cli("runs", "list", "-w", wh)
     assert "no: run" not in out.output
     assert "Nothing pending" in cli("runs", "sync", "-w", wh).output
+
+
+def test_runs_list_and_show_say_which_evaluation_they_show(env):
+    """The reviewer's B2: after `eval --eval-limit 10`, runs list printed the latest scores.json
+    (n=10) while the analysis counts the most complete evaluation."""
+    from gensynth.learning.predictions import EvalSettings
+    from gensynth.learning.train import evaluate
+
+    wh, run_id, _ = env
+    counted = q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? AND view = ? ORDER BY role",
+                [run_id, VIEW])
+    evaluate(wh, run_id, settings=EvalSettings(limit=10), quiet=True)
+    assert q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? AND view = ? ORDER BY role",
+             [run_id, VIEW]) == counted
+    out = cli("runs", "list", "-w", wh)
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if run_id in line)
+    for role, n, p1, _ in counted:
+        assert f"{role} {p1:.2f} (n={n:,})" in row, row
+    assert "(n=10)" not in row and "analysis" in row
+    out = cli("runs", "show", run_id, "-w", wh)
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.output.split())
+    for role, n, p1, eval_id in counted:
+        assert f"{VIEW} / {role} (n={n:,}, eval {eval_id}, counted by the analysis)" in said, said
+        assert f"{VIEW} / {role} (n=10, eval " in said  # the later, smaller evaluation is shown, not counted
+    assert said.count("counted by the analysis") == len(counted)
+
+
+def test_a_damaged_run_directory_never_breaks_runs_list(env):
+    """The reviewer's B3: config.json `{x` or `{"data":5}` made `runs list` an internal error;
+    a run directory without config.json was listed as 'no run directory' and `runs show` said 'No run'."""
+    from gensynth.results.ingest import runs_root
+
+    wh, run_id, _ = env
+    root = runs_root(wh)
+    for name, text in (("20990101-000000-bad1", "{x"), ("20990101-000000-bad2", '{"data": 5}')):
+        (root / name).mkdir()
+        (root / name / "config.json").write_text(text)
+    (root / run_id / "config.json").unlink()
+    out = cli("runs", "list", "-w", wh)
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.output.split())
+    assert "20990101-000000-bad1" in said and "config.json is not valid JSON" in said
+    assert "20990101-000000-bad2" in said and "config.json has no 'data' section" in said
+    assert "no run directory" not in said
+    row = next(line for line in out.output.splitlines() if run_id in line)
+    assert "damaged" in row and "yes" in row, row  # its directory lacks config.json; its results are stored
+    assert "no config.json" in said
+    out = cli("runs", "show", run_id, "-w", wh)
+    assert out.exit_code == 0, out.output
+    assert "no config.json" in " ".join(out.output.split()) and str(root / run_id) in out.output.replace("\n", "")
+
+
+def test_runs_list_all_says_whether_a_run_of_another_universe_is_in_the_warehouse(env):
+    """The reviewer's B13: runs of another universe were all labelled 'kept', even those that
+    exist only as a directory; there was no 'in db' column."""
+    wh, run_id, _ = env
+    _build(wh, 2)
+    out = cli("runs", "list", "--all", "-w", wh)
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if run_id in line)
+    assert "in db" in out.output and "yes" in row, out.output
+    con = duckdb.connect(str(wh))
+    try:
+        for t in ("predictions", "metrics", "evaluations", "runs"):
+            con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
+    finally:
+        con.close()
+    out = cli("runs", "list", "--all", "-w", wh)
+    row = next(line for line in out.output.splitlines() if run_id in line)
+    assert "directory only" in row and "yes" not in row and "kept" not in row, row
 
 
 # --------------------------------------------------------------- copied run directories

@@ -36,6 +36,14 @@ READS_KEEPS = HEAD.format(name="reads_keeps") + """SELECT program_id,  -- a prog
        role              -- its role there
 FROM split_keeps WHERE role = 'train' OR program_id % 2 = 0
 """
+DEEP_SYN = HEAD.format(name="deep_syn") + """SELECT program_id,  -- a program with a 30th syntactic coordinate
+       CASE WHEN syn[30] >= 0 THEN 'train' ELSE 'test_neg' END AS role  -- by the sign of syn[30]
+FROM manifold WHERE syn[30] IS NOT NULL
+"""
+TESTS_TWO = HEAD.format(name="tests_two") + """SELECT program_id,  -- a finite program
+       CASE WHEN n_ops <= 1 THEN 'train' ELSE 'test_two' END AS role  -- train up to 1 operator, test on 2
+FROM manifold WHERE sem IS NOT NULL
+"""
 ENDLESS = HEAD.format(name="endless") + """WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r)
 SELECT i::INTEGER AS program_id, 'train' AS role FROM r
 """
@@ -66,7 +74,8 @@ def built(tmp_path_factory) -> Path:
 def wh(built, tmp_path) -> Path:
     path = tmp_path / "w.duckdb"
     shutil.copy(built, path)
-    for name, text in (("keeps", KEEPS), ("needs_two", NEEDS_TWO), ("reads_keeps", READS_KEEPS)):
+    for name, text in (("keeps", KEEPS), ("needs_two", NEEDS_TWO), ("reads_keeps", READS_KEEPS), ("deep_syn", DEEP_SYN),
+                       ("tests_two", TESTS_TWO)):
         (tmp_path / f"{name}.sql").write_text(text)
     return path
 
@@ -108,12 +117,17 @@ def test_a_rebuild_carries_user_splits_over_and_keeps_failures_stale(wh):
     reg = registry(wh)
     assert reg["keeps"] == ("ok", "") and reg["reads_keeps"] == ("ok", "")
     assert reg["needs_two"][0] == "stale" and "train is empty" in reg["needs_two"][1]
+    assert "could not be carried over to the rebuilt warehouse" in reg["needs_two"][1]
+    assert "was not registered" not in reg["needs_two"][1] and "was not changed" not in reg["needs_two"][1]
     assert view_rows(wh, "split_needs_two") is None  # a stale split has no view
     assert view_rows(wh, "split_keeps") is not None
 
     listing = ok(gensynth("split", "list", "--warehouse", wh, cwd=wh.parent))
     assert re.search(r"needs_two\s*│\s*density\s*│\s*stale", listing)
     assert "train is empty" in listing and "--name needs_two --replace" in listing
+    # No counts of the old universe for the stale split (it had 3,600 train programs there).
+    row = next(line for line in listing.splitlines() if re.search(r"needs_two\s*│", line))
+    assert re.search(r"stale\s*│\s*-\s*│\s*-\s*│", row), row
     shown = gensynth("split", "show", "needs_two", "--warehouse", wh, cwd=wh.parent)
     assert shown.returncode == 1 and "is stale" in shown.stderr and "Traceback" not in shown.stderr
     checked = gensynth("split", "check", "needs_two", "--warehouse", wh, cwd=wh.parent)
@@ -127,12 +141,22 @@ def test_a_rebuild_carries_user_splits_over_and_keeps_failures_stale(wh):
     assert {v: view_rows(wh, f"split_{v}") for v in before} == before
 
 
+def test_a_rebuild_flags_a_re_registered_split_whose_test_role_became_empty(wh):
+    ok(add(wh, "tests_two"))
+    out = ok(gensynth("build", "--max-ops", 1, "--warehouse", wh, cwd=wh.parent))
+    assert (summary_value(out, "re-registered"), summary_value(out, "with an empty test role")) == (1, 1)
+    assert "split tests_two re-registered, but empty on this universe: test_two" in " ".join(out.split())
+    assert registry(wh)["tests_two"] == ("ok", "")
+
+
 def test_a_stale_split_is_revived_by_add_replace(wh, tmp_path):
     ok(add(wh, "needs_two"))
     ok(gensynth("build", "--max-ops", 1, "--warehouse", wh, cwd=wh.parent))
     assert registry(wh)["needs_two"][0] == "stale"
     refused = add(wh, "needs_two")
     assert refused.returncode == 1 and "already registered" in refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert "is stale" in said and "train is empty" in said and "--replace" in said and "gensynth split check needs_two" in said
     (tmp_path / "needs_two.sql").write_text(NEEDS_TWO.replace("n_ops = 2", "n_ops = 1"))
     ok(add(wh, "needs_two", "--replace"))
     assert registry(wh)["needs_two"] == ("ok", "")
@@ -145,6 +169,28 @@ def test_a_build_without_manifolds_keeps_user_splits_stale(wh):
     assert summary_value(out, "stale (see `gensynth split list`)") == 1
     status, reason = registry(wh)["keeps"]
     assert status == "stale" and "gensynth embed" in reason
+
+
+def test_embed_revalidates_user_splits_as_a_rebuild_does(wh):
+    """The reviewer's A4: a split using syn[30] stayed "ok" after `embed --k-syn 8` although
+    its train role became empty (syn[30] is NULL past the end of an 8-entry array)."""
+    ok(add(wh, "deep_syn"))
+    ok(add(wh, "keeps"))
+    out = ok(gensynth("embed", "--k-syn", 8, "--warehouse", wh, cwd=wh.parent))
+    assert (summary_value(out, "user splits re-validated"), summary_value(out, "re-registered"),
+            summary_value(out, "stale (see `gensynth split list`)")) == (2, 1, 1)
+    assert "stale split deep_syn" in out and "train is empty" in out
+    reg = registry(wh)
+    assert reg["keeps"] == ("ok", "") and view_rows(wh, "split_keeps")
+    assert reg["deep_syn"][0] == "stale" and "train is empty" in reg["deep_syn"][1]
+    assert "was not registered" not in reg["deep_syn"][1] and "was not changed" not in reg["deep_syn"][1]
+    assert view_rows(wh, "split_deep_syn") is None
+    listing = ok(gensynth("split", "list", "--warehouse", wh, cwd=wh.parent))
+    assert re.search(r"deep_syn\s*│\s*density\s*│\s*stale", listing)
+    # Back to manifolds with a 30th coordinate: the stale split passes and is registered again.
+    out = ok(gensynth("embed", "--warehouse", wh, cwd=wh.parent))
+    assert (summary_value(out, "re-registered"), summary_value(out, "stale (see `gensynth split list`)")) == (2, 0)
+    assert registry(wh)["deep_syn"] == ("ok", "") and view_rows(wh, "split_deep_syn")
 
 
 # ---------------------------------------------------------------------- drop

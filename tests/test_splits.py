@@ -374,6 +374,23 @@ REFUSALS = {
     "pool_path": (KIND + "SELECT program_id, 'train' AS role FROM sample_natural('/etc/passwd', 10, 0)", r"looks like a file or URL"),
     "random": (KIND + "SELECT program_id, 'train' AS role FROM manifold ORDER BY random() LIMIT 10", r"`random\(\)` returns a new value on every read"),
     "getvariable": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE n_ops < getvariable('max')", r"reads a session variable"),
+    # static: only the universe may be read (the reviewer's A6 cases), and nothing that depends on the machine or the moment
+    "analysed_predictions_in": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE program_id IN (SELECT program_id FROM analysed_predictions)",
+                                r"`analysed_predictions`.*reads analysed_predictions, which changes as runs land"),
+    "analysed_predictions_from": (KIND + "SELECT program_id, 'train' AS role FROM analysed_predictions",
+                                  r"reads analysed_predictions, which changes as runs land"),
+    "meta": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE n_ops <= (SELECT value::INTEGER FROM meta WHERE key = 'max_ops')",
+             r"reads meta, which a split may not read: it holds facts about the build"),
+    "tasks_beyond": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE program_id NOT IN (SELECT task_id FROM tasks_beyond)",
+                     r"reads tasks_beyond, which a split may not read: it is redrawn by `gensynth beyond`"),
+    "current_setting": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE program_id % current_setting('threads')::INTEGER = 0",
+                        r"`current_setting\('threads'\)` depends on the machine or the session"),
+    "version": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE version() LIKE 'v1%'",
+                r"`version\(\)` depends on the machine or the session"),
+    "now": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE program_id % 7 = extract(dow FROM now())",
+            r"`now\(\)` changes from one query to the next"),
+    "current_timestamp": (KIND + "SELECT program_id, 'train' AS role FROM manifold WHERE epoch(current_timestamp) > 0",
+                          r"`current_timestamp` changes from one query to the next"),
     # static: names
     "unknown_table": (KIND + "SELECT program_id, 'train' AS role FROM manifol",
                       r"line 3, column 41: `manifol`: no table or view 'manifol' in the warehouse — did you mean 'manifold'\?"),
@@ -415,6 +432,46 @@ def test_every_refusal_class_leaves_the_warehouse_unchanged(copy, tmp_path):
             splits.add_split(copy, file)
         assert re.search(message, str(err.value)), f"{name}: {err.value}"
         assert re.search(r"\bFix\b|\bAdd\b", str(err.value)), f"{name}: the message must say how to fix it: {err.value}"
+    assert snapshot(copy) == before
+
+
+def test_split_inputs_are_the_universe_and_its_maps_and_the_readme_lists_them(con):
+    """A6: split SQL may read an allow-list, derived in one place (gensynth/splits/inputs.py)
+    from what `gensynth build` creates, minus results, tasks and meta; the README's split
+    contract names every relation on it."""
+    from gensynth.splits.inputs import split_inputs
+
+    allowed = split_inputs()
+    assert allowed == {"symbols", "grid", "programs", "functions", "pqgram_vocab", "pqgrams", "syn_basis", "syn_coords",
+                       "sem_coords", "manifold", "manifold_cells"}
+    built = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() "
+                                       "WHERE NOT internal").fetchall()}
+    assert allowed <= built
+    refused = built - allowed - {v for v in built if v.startswith("split_")}
+    assert {"meta", "splits", "tasks_beyond", "nearest_train", "analysed_predictions", "pass_at_k"} <= refused
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    contract = readme[readme.index("### The split contract"):]
+    contract = contract[:contract.index("\n## ")]
+    for name in allowed:
+        assert f"`{name}`" in contract, name
+
+
+def test_hand_made_views_and_macros_are_refused(copy, tmp_path):
+    """A view or macro created by hand in the shell is no part of the universe gensynth built:
+    it could read anything, so a split may not use it."""
+    with duckdb.connect(str(copy)) as c:
+        c.execute("CREATE VIEW my_programs AS SELECT * FROM programs")
+        c.execute("CREATE MACRO my_pool() AS TABLE SELECT program_id FROM programs")
+        c.execute("CREATE MACRO my_today() AS now()")
+    before = snapshot(copy)
+    for name, sql, message in (
+            ("hand_view", "SELECT program_id, 'train' AS role FROM my_programs", r"reads my_programs, which a split may not read"),
+            ("hand_table_macro", "SELECT program_id, 'train' AS role FROM my_pool()", r"`my_pool\(\)` is a macro made by hand in this warehouse"),
+            ("hand_macro", "SELECT program_id, 'train' AS role FROM manifold WHERE my_today() IS NOT NULL",
+             r"`my_today\(\)` is a macro made by hand in this warehouse")):
+        with pytest.raises(GensynthError) as err:
+            splits.add_split(copy, write_split(tmp_path, name, KIND + sql))
+        assert re.search(message, str(err.value)), f"{name}: {err.value}"
     assert snapshot(copy) == before
 
 

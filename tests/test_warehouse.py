@@ -91,6 +91,24 @@ def test_build_refuses_a_foreign_duckdb_file_unless_forced(tmp_path):
         assert con.execute("SELECT count(*) FROM programs").fetchone()[0] == 105
 
 
+@pytest.mark.parametrize("meta", ["CREATE TABLE meta (key VARCHAR, value VARCHAR); INSERT INTO meta VALUES ('owner', 'lab')",
+                                  "CREATE TABLE meta (id INTEGER, note VARCHAR); INSERT INTO meta VALUES (1, 'mine')"])
+def test_build_refuses_a_duckdb_file_whose_meta_is_not_gensynths_unless_forced(tmp_path, meta):
+    path = tmp_path / "mine.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(meta)
+        con.execute("CREATE TABLE experiments (a INTEGER)")
+    digest = file_hash(path)
+    result = gensynth("build", "--skip-embed", "--max-ops", 1, "--warehouse", path, cwd=tmp_path)
+    message = clean_error(result, "not a gensynth warehouse", "`meta` table, but not gensynth's", "experiments", "--force")
+    assert "rebuild it" not in message and "schema version" not in message
+    assert file_hash(path) == digest
+    shown = gensynth("split", "list", "--warehouse", path, cwd=tmp_path)
+    clean_error(shown, "not a gensynth warehouse", "`meta` table, but not gensynth's")
+    result = gensynth("build", "--skip-embed", "--max-ops", 1, "--warehouse", path, "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_build_over_a_locked_warehouse_says_locked_and_by_whom(existing, tmp_path):
     digest = file_hash(existing)
     with held(existing) as holder:

@@ -3,7 +3,6 @@ need them so that ``gensynth --help`` stays instant."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -70,16 +69,15 @@ def build(
         ("non-finite functions", summary.nonfinite_functions),
         ("distinct evaluations", summary.distinct_evaluations),
     ]
-    rows += [("runs carried over", summary.carried_runs),
-             ("user splits carried", summary.splits_carried),
-             ("  re-registered", len(summary.splits_registered)),
-             ("  stale (see `gensynth split list`)", len(summary.splits_stale)),
-             ("user tasks carried", summary.tasks_carried)]
+    from gensynth.splits import CarryReport
+
+    splits = CarryReport(summary.splits_carried, summary.splits_registered, summary.splits_stale, summary.splits_empty_tests)
+    rows += [("runs carried over", summary.carried_runs)] + split_rows(splits, "user splits carried")
+    rows += [("user tasks carried", summary.tasks_carried)]
     rows += [(f"{name} (s)", seconds) for name, seconds in summary.timings.items()]
     rows.append(("total (s)", sum(summary.timings.values())))
     console.print(summary_table("gensynth build", rows))
-    for name, reason in summary.splits_stale.items():
-        console.print(f"[yellow]stale split {name}:[/yellow] {reason}")
+    print_split_outcomes(console, summary.splits_stale, summary.splits_empty_tests)
 
 
 @app.command()
@@ -92,8 +90,9 @@ def embed(
     seed: int = typer.Option(0, "--seed", callback=seed_range, help="Seed of the SVD fitting sample."),
     weighting: str = typer.Option("l2", "--weighting", help="pq-gram row weighting: counts, l2 or tfidf."),
 ) -> None:
-    """(Re)compute pq-grams and both manifolds on an existing warehouse, in one transaction."""
-    from gensynth.pipeline import run_manifold_stages, run_split_stage
+    """(Re)compute pq-grams and both manifolds on an existing warehouse, in one transaction;
+    then re-register the built-in splits and re-validate the user splits on the new manifolds."""
+    from gensynth.pipeline import reembed
     from gensynth.manifolds.embed import EmbedConfig
     from gensynth.universe.grammar import grammar_from_meta
     from gensynth.progress import Stages, console, summary_table
@@ -106,16 +105,8 @@ def embed(
     try:
         grammar = grammar_from_meta(con)
         with Stages() as stages:
-            con.execute("BEGIN TRANSACTION")
-            run_manifold_stages(con, grammar, config, stages)
-            con.execute("COMMIT")
-            # Split views are SQL over `manifold`: re-registering refreshes their records.
-            run_split_stage(con, stages)
+            splits = reembed(con, grammar, config, stages)
         meta = read_meta(con)
-    except BaseException:
-        with contextlib.suppress(Exception):  # nothing committed: the previous tables stay
-            con.execute("ROLLBACK")
-        raise
     finally:
         con.close()
     rows = [("warehouse", str(path)), ("pq-gram vocabulary", int(meta["embed.pqgram_vocab"])),
@@ -123,8 +114,26 @@ def embed(
             ("syn explained (sum)", sum(json.loads(meta["embed.syn_explained"]))),
             ("sem explained (sum)", sum(json.loads(meta["embed.sem_explained"]))),
             ("functions excluded from sem", int(meta["embed.sem_excluded_functions"]))]
+    rows += split_rows(splits, "user splits re-validated")
     rows += [(f"{k} (s)", v) for k, v in stages.timings.items()]
     console.print(summary_table("gensynth embed", rows))
+    print_split_outcomes(console, splits.stale, splits.empty_tests)
+
+
+def split_rows(report, found: str) -> list[tuple[str, int]]:
+    """Summary rows of what a rebuild or embed did with the user splits (a CarryReport)."""
+    return [(found, report.carried), ("  re-registered", len(report.registered)),
+            ("    with an empty test role", len(report.empty_tests)),
+            ("  stale (see `gensynth split list`)", len(report.stale))]
+
+
+def print_split_outcomes(console, stale: dict[str, str], empty_tests: dict[str, list[str]]) -> None:
+    """One line per stale user split (why) and per re-registered one whose test roles became empty."""
+    for name, reason in stale.items():
+        console.print(f"[yellow]stale split {name}:[/yellow] {reason}")
+    for name, roles in empty_tests.items():
+        console.print(f"[yellow]split {name} re-registered, but empty on this universe:[/yellow] {', '.join(roles)} "
+                      f"(nothing to test there; `gensynth split show {name}` shows its roles).")
 
 
 @app.command()

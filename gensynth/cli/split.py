@@ -101,7 +101,10 @@ def list_(warehouse: Optional[Path] = WarehouseOpt) -> None:
         tests = sum(role.startswith("test_") for role in r["roles"])
         roles = ", ".join([role for role in r["roles"] if not role.startswith("test_")] + ([f"{tests} test"] if tests else []))
         status = "ok" if r["status"] == "ok" else "[red]stale[/red]"
-        table.add_row(r["name"], r["kind"], status, roles, _fmt(sum(r["roles"].values())), str(r["created_at"])[:16], summary)
+        programs = _fmt(sum(r["roles"].values()))
+        if r["status"] == "stale":  # its stored counts are of the universe it last passed on: not shown
+            roles, programs = "-", "-"
+        table.add_row(r["name"], r["kind"], status, roles, programs, str(r["created_at"])[:16], summary)
     out.print(table)
     for r in rows:
         if r["status"] == "stale":

@@ -3,7 +3,7 @@
 A run writes its results into its own directory first (``gensynth.results.rundirs``), then
 *ingests* them: one short transaction that deletes the run's rows and inserts the new ones
 (re-ingesting replaces, never duplicates), retried with backoff while the warehouse is
-locked, for a bounded time (``INGEST_TIMEOUT_S``). If the warehouse stays locked, the
+locked, for a bounded time (``$GENSYNTH_LOCK_TIMEOUT``, default 60 s). If the warehouse stays locked, the
 results stay *pending* in the run directory; ``gensynth runs sync``, and every later
 ``gensynth train`` / ``eval``, ingests pending runs.
 
@@ -47,7 +47,8 @@ from gensynth.results.rundirs import (  # noqa: F401 (re-exported)
 from gensynth.warehouse import WarehouseBusy, connect_retrying, sql_text  # noqa: F401 (re-exported: the one connection policy lives in gensynth.warehouse)
 
 # Seconds a run keeps retrying a locked warehouse before leaving its results pending.
-INGEST_TIMEOUT_S = 60.0
+# None: $GENSYNTH_LOCK_TIMEOUT (gensynth.warehouse.lock_timeout, default 60 s).
+INGEST_TIMEOUT_S: float | None = None
 SYNC_HINT = "and run `gensynth runs sync`"
 
 
@@ -58,7 +59,9 @@ class IngestOutcome:
     run_id: str
     state: str
     """'ingested', 'pending' (warehouse locked; retry with `gensynth runs sync`),
-    'refused' (from another universe: see sql/analysis/finished_runs.sql), 'busy' (another
+    'unchecked' (only from ``sync``: the warehouse stayed locked, so whether it holds these
+    results could not be checked), 'refused' (from another universe: see
+    sql/analysis/finished_runs.sql), 'busy' (another
     process holds the run's results; it ingests them), 'quarantined' (its name, config and
     result files disagree: moved to runs/quarantine/), 'failed' (an error while ingesting; only
     from ``sync``, which goes on with the other runs) or 'empty' (no results yet)."""
@@ -125,13 +128,13 @@ def current_data_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def ingest_run(warehouse: Path, run_dir: Path, timeout: float = INGEST_TIMEOUT_S,
+def ingest_run(warehouse: Path, run_dir: Path, timeout: float | None = INGEST_TIMEOUT_S,
                con: duckdb.DuckDBPyConnection | None = None, wait_for_run: bool = True) -> IngestOutcome:
     """Copy a run directory's current results into the warehouse, replacing the run's rows.
 
     One transaction: migrate, delete the run's rows, insert the new ones. Retries a locked
-    warehouse for ``timeout`` seconds, then reports 'pending' and leaves the results in the
-    run directory. Pass ``con`` (a writable connection) to ingest several runs in one go;
+    warehouse for ``timeout`` seconds (None: ``$GENSYNTH_LOCK_TIMEOUT``, default 60), then
+    reports 'pending' and leaves the results in the run directory. Pass ``con`` (a writable connection) to ingest several runs in one go;
     ``wait_for_run=False`` skips ('busy') a run whose results another process is handling.
     """
     run_dir = Path(run_dir)
@@ -150,7 +153,8 @@ def ingest_run(warehouse: Path, run_dir: Path, timeout: float = INGEST_TIMEOUT_S
     own = con is None
     try:
         if own:  # the warehouse first, then the run's lock (see run_file_lock)
-            con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT)
+            con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT,
+                                   purpose=f"to store the results of run {run_id}")
     except WarehouseBusy as exc:
         return IngestOutcome(run_id, "pending", str(exc))
     try:
@@ -199,24 +203,29 @@ def _ingest_locked(warehouse: Path, run_dir: Path, con: duckdb.DuckDBPyConnectio
     return IngestOutcome(run_id, "ingested", f"{manifest['rows']['predictions']:,} predictions")
 
 
-def sync(warehouse: Path, timeout: float = INGEST_TIMEOUT_S, everything: bool = False,
+def sync(warehouse: Path, timeout: float | None = INGEST_TIMEOUT_S, everything: bool = False,
          run_ids: list[str] | None = None) -> list[IngestOutcome]:
     """Ingest every run directory whose results the warehouse does not hold (or, with ``everything``, every one).
 
     "Holds" is decided from the warehouse itself (``storage_state``), not from markers in
     the run directories, so a warehouse restored from an older copy gets its missing runs
-    back. Holds one write connection for the whole batch; if the warehouse stays locked,
-    the runs whose markers say pending are reported 'pending' (the others cannot be
-    checked). ``run_ids`` limits the runs considered.
+    back. Holds one write connection for the whole batch, waiting ``timeout`` seconds (None:
+    ``$GENSYNTH_LOCK_TIMEOUT``) for a locked warehouse; if it stays locked nothing can be
+    checked: every run directory with results is reported 'pending' (its marker says it was
+    never ingested) or 'unchecked'. A missing warehouse file is an error, not "nothing to
+    do". ``run_ids`` limits the runs considered.
     """
+    if not Path(warehouse).is_file():
+        connect_retrying(warehouse, read_only=True)  # raises the one "No warehouse at ..." message
     dirs = [d for d in run_dirs(warehouse) if (run_ids is None or d.name in run_ids)]
     dirs = [d for d in dirs if results_manifest(d) is not None]
     if not dirs:
         return []
     try:
-        con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT)
+        con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT,
+                               purpose="to ingest run results")
     except WarehouseBusy as exc:
-        return [IngestOutcome(d.name, "pending", str(exc)) for d in dirs if everything or is_pending(d)]
+        return [IngestOutcome(d.name, "pending" if is_pending(d) else "unchecked", str(exc)) for d in dirs]
     try:
         stored = stored_runs(con)
         todo = [d for d in dirs if everything or storage_state(d, stored) != "stored"]

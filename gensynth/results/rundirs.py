@@ -142,6 +142,15 @@ def run_dirs(warehouse: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
 
 
+def every_run_dir(warehouse: Path) -> list[Path]:
+    """Every directory under ``runs/`` that may be a run's (``run_dirs`` plus those without a
+    readable config.json: damaged ones, for `gensynth runs list`), quarantine and hidden folders aside."""
+    root = runs_root(warehouse)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != QUARANTINE_DIR and not p.name.startswith("."))
+
+
 def account_killed_attempt(run_dir: Path, state: dict) -> float:
     """Close the last attempt of a run that was killed outright; returns the seconds added to wall_time_s.
 

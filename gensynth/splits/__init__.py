@@ -13,7 +13,7 @@ from gensynth.splits.export import export_split
 from gensynth.splits.registry import (CarryReport, SplitInfo, require_split, add_split, builtin_names, builtin_sql, carry_over_splits, check_split,
                                       create_view, dependents, drop_split, dry_run, list_splits, mark_stale, reads,
                                       register_builtin_splits, register_split, registered_names, registry_row,
-                                      revive_split, sandbox, usable_row)
+                                      revalidate_splits, revalidate_user_splits, revive_split, sandbox, usable_row)
 from gensynth.splits.sampling import CELL_DIMS, CELLS_PER_AXIS, GRIDS, STRATEGIES, install_sampling, require_sampling
 from gensynth.splits.stats import RoleStats, SplitStats, flatness, normalised_entropy, split_stats
 from gensynth.splits.sqltext import column_docs, kind_of, params_of
@@ -26,5 +26,5 @@ __all__ = [
     "check_split", "column_docs", "create_view", "dependents", "drop_split", "dry_run", "mark_stale", "reads",
     "revive_split", "export_split", "flatness", "install_sampling", "kind_of", "list_splits",
     "materialise_and_check", "normalised_entropy", "params_of", "parse_split", "register_builtin_splits",
-    "register_split", "registered_names", "registry_row", "require_sampling", "sandbox", "split_stats", "usable_row",
+    "register_split", "registered_names", "registry_row", "revalidate_splits", "revalidate_user_splits", "require_sampling", "sandbox", "split_stats", "usable_row",
 ]

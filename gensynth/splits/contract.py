@@ -47,7 +47,9 @@ def materialise_and_check(con: duckdb.DuckDBPyConnection, relation: str, split: 
     except (duckdb.InterruptException, duckdb.OutOfMemoryException):
         raise  # the query limits (gensynth.warehouse.limited) say what happened
     except duckdb.Error as exc:
-        raise GensynthError(f"{where} {action}: it failed when run: {first_line(exc)} Fix the SQL and retry; nothing was changed.") from None
+        fix = "Fix the SQL and retry; nothing was changed." if action == REGISTER else \
+            "Fix the SQL and re-add it (`gensynth split add FILE --name NAME --replace`)."
+        raise GensynthError(f"{where} {action}: it failed when run: {first_line(exc)} {fix}") from None
     try:
         report = role_counts(con)
         report.name, report.kind, report.requested = split.name, split.kind, split.requested

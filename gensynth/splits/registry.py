@@ -31,7 +31,7 @@ import duckdb
 from gensynth.errors import GensynthError
 from gensynth.splits.contract import SplitReport, materialise_and_check
 from gensynth.splits.sampling import install_sampling, require_sampling
-from gensynth.splits.validate import CARRY, CHECK, REGISTER, SplitSQL, check_name, did_you_mean, parse_split
+from gensynth.splits.validate import CARRY, CHECK, REEMBED, REGISTER, SplitSQL, check_name, did_you_mean, parse_split
 from gensynth.warehouse import (SQL_DIR, QueryLimits, attached, limited, open_warehouse, relation_columns, relation_exists,
                                 relation_names, run_sql, sql_text)
 
@@ -80,19 +80,21 @@ def register_builtin_splits(con: duckdb.DuckDBPyConnection, stages=None, quiet: 
 _COLUMNS = "name, kind, description, sql_text, sql_hash, source, roles, notes, created_at, status, stale_reason"
 
 
-def register_split(con: duckdb.DuckDBPyConnection, split: SplitSQL, report: SplitReport | None = None) -> SplitReport:
+def register_split(con: duckdb.DuckDBPyConnection, split: SplitSQL, report: SplitReport | None = None,
+                   action: str = REGISTER) -> SplitReport:
     """Create ``split_<name>`` and its ``splits`` row in one transaction on a writable ``con``.
 
-    Without ``report`` the split is run and checked inside the transaction first; with
-    one (from a dry run on a read-only connection) it is only registered. On any failure
-    the transaction is rolled back.
+    Without ``report`` the split is run and checked inside the transaction first (a
+    refusal says ``action``: what failing means here); with one (from a dry run on a
+    read-only connection) it is only registered. On any failure the transaction is
+    rolled back.
     """
     con.execute("BEGIN TRANSACTION")
     try:
         run_sql(con, "splits_registry.sql")
         create_view(con, split.view, split.body)
         if report is None:
-            report = materialise_and_check(con, split.view, split)
+            report = materialise_and_check(con, split.view, split, action=action)
         con.execute(
             f"INSERT OR REPLACE INTO splits ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', '')",
             [split.name, split.kind, split.description, split.text, split.sql_hash, split.source,
@@ -148,10 +150,7 @@ def add_split(path: Path, file: Path, name: str | None = None, replace: bool = F
         sandbox(con)
         require_sampling(con, path)
         if not replace and name in registered_names(con):
-            raise GensynthError(
-                f"A split named '{name}' is already registered in '{path}'. Pass --replace to replace it, "
-                f"--name to register this file under another name, or `gensynth split drop {name}` first."
-            )
+            raise already_registered(con, path, name)
         split = parse_split(con, name, text, source=str(file))
         with limited(con, limits, f"Split '{name}'"):
             report = dry_run(con, split)
@@ -166,6 +165,22 @@ def add_split(path: Path, file: Path, name: str | None = None, replace: bool = F
     finally:
         con.close()
     return report
+
+
+def already_registered(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> GensynthError:
+    """The refusal of ``split add`` without --replace for a name in use: a stale split is called stale, with why and how to revive it."""
+    row = registry_row(con, name)
+    if row.get("status") == "stale":
+        return GensynthError(
+            f"A split named '{name}' is already registered in '{path}', but it is stale (it has no view split_{name}): "
+            f"{row.get('stale_reason') or 'it failed on this universe'}. Pass --replace to replace it with this file, "
+            f"run `gensynth split check {name}` to re-validate its stored SQL as it is (it is registered again if it "
+            f"passes), or pass --name to register this file under another name."
+        )
+    return GensynthError(
+        f"A split named '{name}' is already registered in '{path}'. Pass --replace to replace it, "
+        f"--name to register this file under another name, or `gensynth split drop {name}` first."
+    )
 
 
 def dry_run(con: duckdb.DuckDBPyConnection, split: SplitSQL, action: str = REGISTER) -> SplitReport:
@@ -333,31 +348,52 @@ def require_split(con: duckdb.DuckDBPyConnection, view: str, require_train: bool
 
 @dataclass
 class CarryReport:
-    """What a rebuild did with the user splits of the warehouse it replaced."""
+    """What a rebuild (or ``gensynth embed``) did with the user splits it re-validated."""
 
-    carried: int = 0  # user splits found in the old warehouse
-    registered: list[str] = field(default_factory=list)  # re-validated and registered in the new one
+    carried: int = 0  # user splits found (in the replaced warehouse, or in this one for embed)
+    registered: list[str] = field(default_factory=list)  # re-validated and registered
     stale: dict[str, str] = field(default_factory=dict)  # kept without a view: name -> why
+    empty_tests: dict[str, list[str]] = field(default_factory=dict)  # registered, but these test roles are empty now
 
 
 def carry_over_splits(old_path: Path, con: duckdb.DuckDBPyConnection, limits: QueryLimits | None = None) -> CarryReport:
     """Re-register the user splits (source not 'builtin') of the warehouse at ``old_path`` on ``con``.
 
     For ``gensynth build``, which replaces the warehouse: user splits are irreplaceable.
-    Each is re-validated against the new universe and re-run under ``limits``, in the
-    order it was registered (a split reading another comes after it); one that passes
-    is registered, one that fails is kept as a stale row with the reason.
+    Each is re-validated against the new universe (``revalidate_splits``).
     """
-    rows = _old_user_splits(Path(old_path), con)
+    return revalidate_splits(con, _old_user_splits(Path(old_path), con), CARRY, limits)
+
+
+def revalidate_user_splits(con: duckdb.DuckDBPyConnection, limits: QueryLimits | None = None) -> CarryReport:
+    """Re-validate the user splits of ``con``'s own warehouse after its manifolds changed (``gensynth embed``)."""
+    if not relation_exists(con, "splits", kind="table"):
+        return CarryReport()
+    return revalidate_splits(con, _user_split_rows(con, "splits"), REEMBED, limits)
+
+
+def revalidate_splits(con: duckdb.DuckDBPyConnection, rows: list[dict], action: str,
+                      limits: QueryLimits | None = None) -> CarryReport:
+    """Re-validate and re-run each split row under ``limits``, in the order it was registered
+    (a split reading another comes after it): one that passes is registered (its roles
+    counted anew), one that fails is kept as a stale row with the reason, worded by
+    ``action``. A registered split whose test roles (declared in its SQL, or held when it
+    was last registered) are now empty is listed in ``empty_tests``.
+    """
     report = CarryReport(carried=len(rows))
     for row in rows:
         try:
             if not relation_exists(con, "manifold_cells"):
                 raise GensynthError("the rebuilt warehouse has no manifolds (built with --skip-embed); run `gensynth embed`, then `gensynth split check --all`")
-            split = parse_split(con, row["name"], row["sql_text"], source=row["source"], action=CARRY)
+            split = parse_split(con, row["name"], row["sql_text"], source=row["source"], action=action)
             with limited(con, limits, f"Split '{row['name']}'"):
-                register_split(con, split)
+                result = register_split(con, split, action=action)
             report.registered.append(row["name"])
+            before = [r for r in json.loads(row.get("roles") or "{}") if r not in split.declared_roles]
+            empty = [r for r in dict.fromkeys(split.declared_roles + before)
+                     if r.startswith("test_") and not result.roles.get(r)]
+            if empty:
+                report.empty_tests[row["name"]] = empty
         except GensynthError as exc:
             reason = " ".join(str(exc).split())
             mark_stale(con, row, reason)
@@ -371,9 +407,14 @@ def _old_user_splits(old_path: Path, con: duckdb.DuckDBPyConnection) -> list[dic
     with attached(con, old_path, "old_splits"):
         if not relation_exists(con, "splits", database="old_splits"):
             return []
-        cur = con.execute("SELECT * FROM old_splits.splits WHERE source <> 'builtin' ORDER BY created_at, name")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return _user_split_rows(con, "old_splits.splits")
+
+
+def _user_split_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict]:
+    """The user splits (source not 'builtin') of ``table`` as dicts, in the order they were registered."""
+    cur = con.execute(f"SELECT * FROM {table} WHERE source <> 'builtin' ORDER BY created_at, name")
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def reads(text: str) -> set[str]:

@@ -96,7 +96,12 @@ def spellings(node) -> list[str]:
     """Names a function node may have been written with (sqlglot maps random() to RAND)."""
     if isinstance(node, exp.Anonymous):
         return [str(node.this).lower()]
-    return [n.lower() for n in type(node).sql_names()] or [node.sql_name().lower()]
+    names = [n.lower() for n in type(node).sql_names()] or [node.sql_name().lower()]
+    return names + [alias for name in names for alias in WRITTEN_AS.get(name, ())]
+
+
+# DuckDB spellings sqlglot parses into a function of another name (version() is CURRENT_VERSION).
+WRITTEN_AS = {"current_version": ("version",)}
 
 
 def statements(tokens) -> list[list]:

@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from gensynth.errors import GensynthError
+from gensynth.splits.inputs import hand_made_macros, readable_split_views, refused_reason, split_inputs, unstable_functions
 from gensynth.splits.sqltext import (call_location, column_docs, declared_roles, description, fragment, func_name,
                                      kind_of, loc, node_location, params_of, spellings, statements, strip_comments,
                                      word_location)
@@ -73,12 +74,7 @@ FORBIDDEN_NODES = tuple(
 REGISTER = "was not registered"  # the `action` of add (and of a build registering built-ins)
 CHECK = "fails its checks on this warehouse"  # the `action` of `split check`
 CARRY = "could not be carried over to the rebuilt warehouse"  # the `action` of a rebuild
-# Relations whose rows change as runs land (results, the registry, analysis views over
-# them). A split reading one would drift while runs that trained on it keep its hash, so
-# it is refused: a split is a function of the universe alone.
-RESULT_RELATIONS = frozenset({"runs", "metrics", "predictions", "evaluations", "schema_migrations", "nearest_train",
-                              "splits", "pass_at_k", "ood_drop", "density_matrix", "scaling", "method_comparison",
-                              "proximity", "proximity_summary", "finished_runs"})
+REEMBED = "no longer passes on the re-embedded manifolds (`gensynth embed`)"  # the `action` of embed
 PATH_LIKE = re.compile(
     r"(://|^[~/.\\]|[/\\*?]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|db|duckdb|sqlite|xlsx|arrow|gz|zst)$)", re.I
 )
@@ -144,9 +140,10 @@ def parse_split(con: duckdb.DuckDBPyConnection, name: str, text: str, source: st
     schema, macros = warehouse_schema(con), table_macros(con)
     ctes = {c.alias_or_name.lower(): c for c in root.find_all(exp.CTE)}
     used: dict[str, int] = {}
+    calls = Callable(unstable_functions(con), hand_made_macros(con))
     problems = (_forbidden_problems(text, tokens, root, used)
-                + _function_problems(text, tokens, root, schema, macros, ctes, used)
-                + _table_problems(text, tokens, root, schema, ctes, used))
+                + _function_problems(text, tokens, root, schema, macros, ctes, used, calls)
+                + _table_problems(text, tokens, root, schema, ctes, used, split_inputs() | readable_split_views(con)))
     if problems:
         raise refusal(where, problems, action=action)
     column_problems = _unknown_columns(text, root, schema, macros)
@@ -224,9 +221,20 @@ def _forbidden_problems(text: str, tokens, root, used: dict[str, int]) -> list[s
     return problems
 
 
-def _function_problems(text: str, tokens, root, schema: dict, macros: dict, ctes: dict, used: dict[str, int]) -> list[str]:
-    """Functions that read files or the network, take SQL as a string, or change between reads."""
-    problems = []
+@dataclass(frozen=True)
+class Callable:
+    """What ``_function_problems`` refuses beyond its fixed lists (gensynth.splits.inputs)."""
+
+    unstable: dict[str, str]  # function -> why its value changes between queries or machines
+    hand_made: set[str]  # macros of the warehouse gensynth did not install
+
+
+def _function_problems(text: str, tokens, root, schema: dict, macros: dict, ctes: dict, used: dict[str, int],
+                       calls: Callable) -> list[str]:
+    """Functions that read files or the network, take SQL as a string, change between reads or
+    machines, or are macros made by hand; table functions other than the allowed ones."""
+    problems = _keyword_problems(text, tokens, root, schema, used, calls)
+    macros = {m: cols for m, cols in macros.items() if m not in calls.hand_made}
     for node in root.find_all(exp.Func):
         fname = func_name(node)
         is_table_fn = isinstance(node.parent, exp.Table) and node.parent.this is node
@@ -242,11 +250,30 @@ def _function_problems(text: str, tokens, root, schema: dict, macros: dict, ctes
             problems.append(f"{at} takes SQL or a table name as a string, which cannot be checked (a string may even name a file); refer to the table or CTE directly")
         elif unstable:
             problems.append(f"{at} {UNSTABLE_FUNCTIONS[unstable[0]]}")
+        elif names & calls.unstable.keys():
+            problems.append(f"{at} {calls.unstable[sorted(names & calls.unstable.keys())[0]]}")
+        elif names & calls.hand_made:
+            problems.append(f"{at} is a macro made by hand in this warehouse, not one gensynth installs: what it reads and "
+                            f"whether it changes cannot be checked; write its body into the split's SQL instead")
         elif is_table_fn and fname not in ALLOWED_TABLE_FUNCTIONS and fname not in macros:
             allowed = ", ".join(sorted(m for m in macros) + ["range", "generate_series", "unnest"])
             problems.append(f"{at} is not a table function a split may use (allowed: {allowed})")
         elif is_table_fn and fname in macros:
             problems += _macro_argument_problems(at, fname, node.expressions, schema, ctes)
+    return problems
+
+
+def _keyword_problems(text: str, tokens, root, schema: dict, used: dict[str, int], calls: Callable) -> list[str]:
+    """``user``, ``current_role``, ... written without parentheses read as columns to sqlglot:
+    refuse them when no relation of the warehouse has a column of that name."""
+    columns = {c for cols in schema.values() for c in cols}
+    problems = []
+    for node in root.find_all(exp.Column):
+        name = node.name.lower()
+        if not node.table and name in calls.unstable and name not in columns:
+            off, frag = word_location(text, tokens, node.name, used)
+            line, col = loc(text, off)
+            problems.append(f"line {line}, column {col}: `{frag}` {calls.unstable[name]}")
     return problems
 
 
@@ -264,8 +291,9 @@ def _macro_argument_problems(at: str, fname: str, args: list, schema: dict, ctes
     return problems
 
 
-def _table_problems(text: str, tokens, root, schema: dict, ctes: dict, used: dict[str, int]) -> list[str]:
-    """Tables that are files, URLs, other databases, or not in the warehouse."""
+def _table_problems(text: str, tokens, root, schema: dict, ctes: dict, used: dict[str, int], allowed: set[str]) -> list[str]:
+    """Tables that are files, URLs, other databases, not in the warehouse, or not split inputs
+    (``allowed``: gensynth.splits.inputs)."""
     problems = []
     for table in root.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
@@ -275,16 +303,15 @@ def _table_problems(text: str, tokens, root, schema: dict, ctes: dict, used: dic
         if off is None:
             off, _ = word_location(text, tokens, tname, used)
         line, col = loc(text, off)
-        at = f"line {line}, column {col}: `{fragment(text, off, off + len(tname) + 2)}`"
+        quoted = 2 if text[off:off + 1] in ('"', '`') else 0  # a quoted identifier's fragment keeps its quotes
+        at = f"line {line}, column {col}: `{fragment(text, off, off + len(tname) + quoted)}`"
         db, catalog = table.args.get("db"), table.args.get("catalog")
         if PATH_LIKE.search(tname):
             problems.append(f"{at} reads a file or URL; a split may read only the warehouse's tables and views")
         elif (db is not None and db.name.lower() not in ("main",)) or catalog is not None:
             problems.append(f"{at} refers to another database or schema; a split may read only this warehouse's main schema")
-        elif tname.lower() in RESULT_RELATIONS and tname.lower() not in ctes:
-            problems.append(f"{at} reads {tname}, which changes as runs land (results and their analysis): a split must "
-                            f"depend only on the universe (programs, functions, manifold, manifold_cells, other splits), or "
-                            f"it would drift while the runs trained on it keep its hash; select programs by their own columns instead")
+        elif tname.lower() not in ctes and tname.lower() in schema and tname.lower() not in allowed:
+            problems.append(f"{at} reads {tname}, {refused_reason(tname)}")
         elif tname.lower() not in ctes and tname.lower() not in schema:
             problems.append(f"{at}: no table or view '{tname}' in the warehouse" + did_you_mean(tname, list(ctes) + list(schema)))
     return problems

@@ -5,6 +5,10 @@
 -- and the semantic manifold and by pq-gram distance (table nearest_train, filled by
 -- `gensynth proximity`; NULL distances mean not computed yet, or the run trained on an
 -- earlier version of its split's SQL, whose training set the warehouse no longer has).
+-- Only nearest_train rows of the current data version (meta 'data_version') count: rows
+-- computed on earlier manifolds (`gensynth embed`, which starts a new data version, keeps
+-- them) measure distances on maps this universe no longer has, so they are left out until
+-- `gensynth proximity` recomputes them (proximity_summary reads this view).
 --
 -- The paper's claim: solved test programs lie closer to the training data than unsolved
 -- ones. proximity_summary tests it per run and role.
@@ -38,4 +42,5 @@ JOIN finished_runs AS r USING (run_id)
 LEFT JOIN nearest_train AS n
        ON n.train_view = r.view
       AND n.program_id = o.program_id
-      AND (r.split_sql_hash IS NULL OR n.split_sql_hash IS NOT DISTINCT FROM r.split_sql_hash);
+      AND (r.split_sql_hash IS NULL OR n.split_sql_hash IS NOT DISTINCT FROM r.split_sql_hash)
+      AND n.data_version = (SELECT value FROM meta WHERE key = 'data_version');
