@@ -31,7 +31,7 @@ class PBELitModule(L.LightningModule):
 
     def __init__(self, model_config: ModelConfig | dict, lr: float, weight_decay: float,
                  warmup_steps: int, max_steps: int, label_smoothing: float = 0.0,
-                 min_lr_ratio: float = 0.1):
+                 min_lr_ratio: float = 0.1, grad_clip: float = 1.0):
         super().__init__()
         # A checkpoint stores hyperparameters as plain data, so accept the dict form too.
         if isinstance(model_config, dict):
@@ -47,13 +47,16 @@ class PBELitModule(L.LightningModule):
             problems.append(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if not 0.0 <= min_lr_ratio <= 1.0:
             problems.append(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+        if not grad_clip >= 0.0:  # NaN fails too
+            problems.append(f"grad_clip must be >= 0 (0 disables clipping), got {grad_clip}")
         if problems:
             raise ModelError("invalid PBELitModule settings: " + "; ".join(problems))
         self.save_hyperparameters({
             "model_config": asdict(model_config), "lr": lr, "weight_decay": weight_decay,
             "warmup_steps": warmup_steps, "max_steps": max_steps,
-            "label_smoothing": label_smoothing, "min_lr_ratio": min_lr_ratio,
+            "label_smoothing": label_smoothing, "min_lr_ratio": min_lr_ratio, "grad_clip": grad_clip,
         })
+        self.skipped_steps = 0  # optimizer steps skipped because the gradient was not finite
         self.model = PBETransformer(model_config)
 
     def forward(self, values: torch.Tensor, shown: torch.Tensor, tokens_in: torch.Tensor) -> torch.Tensor:
@@ -83,6 +86,35 @@ class PBELitModule(L.LightningModule):
         self.log("val/token_acc", correct.sum() / real.sum().clamp(min=1), batch_size=B)
         # A sequence is right when every real token is (teacher-forced, not generated).
         self.log("val/seq_acc", (correct == real).all(dim=1).float().mean(), batch_size=B)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Clip the global gradient norm to grad_clip (0: measure only); skip a step whose gradient is not finite.
+
+        Lightning calls this after backward (and after the mixed-precision unscale), before
+        the step. Under DDP the gradients are already all-reduced, so every rank sees the
+        same norm and skips the same steps. Adam's update is invariant to the gradient's
+        scale, so clipping bounds the effect of one outlier batch on the moments rather than
+        the step size; a non-finite gradient (an overflow) would make every weight NaN, so
+        that step is dropped instead (the parameters keep their values, the lr schedule
+        moves on) and counted in train/skipped_steps.
+        """
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if not params:
+            return
+        limit = self.hparams.get("grad_clip", 0.0) or float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, limit, error_if_nonfinite=False)
+        if not torch.isfinite(norm):
+            for p in params:
+                p.grad = None  # AdamW leaves parameters without a gradient untouched
+            self.skipped_steps += 1
+        self.log("train/grad_norm", norm, batch_size=1)
+        self.log("train/skipped_steps", float(self.skipped_steps), batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["skipped_steps"] = self.skipped_steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
 
     def configure_optimizers(self):
         hp = self.hparams

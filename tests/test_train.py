@@ -4,6 +4,7 @@ Runs are tiny (the nano model, tens of steps, the max-ops-2 universe) so the def
 stays fast; the DDP run and "the pipeline learns" are marked slow.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -260,6 +261,64 @@ def test_a_sigkilled_run_is_not_finished_and_resume_finishes_it(wh):
     assert dict(query(wh, "SELECT role, count(*) FROM predictions WHERE run_id = ? GROUP BY role", [run_dir.name])) == roles
 
 
+# ------------------------------------------------------------------- stability
+
+
+@pytest.mark.parametrize("lr", [10.0, 1e4])
+def test_a_diverging_learning_rate_keeps_the_weights_finite(wh, lr):
+    """lr 10 (the issue's example) and lr 1e4 (the forward pass overflows within a few steps) stay finite.
+
+    Adam's step does not depend on the gradient's scale, so clipping alone cannot stop a
+    huge lr; steps whose gradient is not finite are skipped instead of writing NaN into
+    every weight (today's code trains lr 1e4 into NaN weights).
+    """
+    s = train(wh, config(steps=20, lr=lr), quiet=True)
+    assert s.status == "finished" and s.steps == 20
+    run_dir = runs_root(wh) / s.run_id
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    norms = [v for _, v in query(wh, "SELECT step, value FROM metrics WHERE run_id = ? AND name = 'train/grad_norm'", [s.run_id])]
+    assert norms, "the gradient norm is logged"
+    skipped = query(wh, "SELECT max(value) FROM metrics WHERE run_id = ? AND name = 'train/skipped_steps'", [s.run_id])[0][0]
+    assert skipped is not None
+    if lr >= 1e4:  # this one overflows: its non-finite steps were skipped and counted
+        assert skipped > 0
+
+
+def test_gradients_are_clipped_to_the_flag():
+    from models.lit import PBELitModule
+    from models.pbe_transformer import config_for
+
+    torch.manual_seed(0)
+    for clip, bound in ((1.0, 1.0 + 1e-4), (0.0, None)):
+        module = PBELitModule(config_for("nano", vocab_size=12, max_len=8), lr=1e-3, weight_decay=0.0, warmup_steps=1,
+                              max_steps=5, grad_clip=clip)
+        module.log = lambda *a, **k: None  # no trainer attached
+        for p in module.model.parameters():
+            p.grad = torch.full_like(p, 10.0)
+        module.on_before_optimizer_step(None)
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in module.model.parameters()]))
+        if bound is None:
+            assert norm > 100  # 0 disables clipping
+        else:
+            assert norm <= bound
+        module.model.tok_emb.weight.grad[0, 0] = float("nan")
+        module.on_before_optimizer_step(None)
+        assert all(p.grad is None for p in module.model.parameters()) and module.skipped_steps == 1
+
+
+def test_threads_default_to_the_available_cores_and_are_recorded(wh):
+    from gensynth.learning.train import RuntimeSettings
+
+    assert RuntimeSettings().resolved_threads() == len(os.sched_getaffinity(0))
+    assert RuntimeSettings().resolved_threads(devices=2) == max(1, len(os.sched_getaffinity(0)) // 2)
+    s = train(wh, dataclasses.replace(config(steps=2), runtime=RuntimeSettings(threads=1)), quiet=True)
+    cfg = json.loads((runs_root(wh) / s.run_id / "config.json").read_text())
+    assert cfg["runtime"]["threads"] == 1 and cfg["resolved"]["threads"] == 1
+    [[recorded]] = query(wh, "SELECT config FROM runs WHERE run_id = ?", [s.run_id])
+    assert json.loads(recorded)["resolved"]["threads"] == 1
+
+
 # ----------------------------------------------------------------------- bad input
 
 
@@ -285,6 +344,12 @@ def test_bad_input_fails_cleanly_and_writes_nothing(wh):
         (["--view", "split_small", "--precision", "16-mixed"], "needs --accelerator gpu"),
         (["--view", "split_small", "--k", "5"], "needs --samples"),
         (["--view", "split_small", "--eval-roles", "test_ood"], "no such role"),
+        (["--view", "split_small", "--lr", "nan"], "--lr must be a finite number"),
+        (["--view", "split_small", "--lr", "inf"], "--lr must be a finite number"),
+        (["--view", "split_small", "--seed", "99999999999999999999"], "--seed must be in [0, 4294967295]"),
+        (["--view", "split_small", "--grad-clip", "-1"], "--grad-clip must be >= 0"),
+        (["--view", "split_small", "--threads", "0"], "--threads must be >= 1"),
+        (["--view", "split_small", "--temperature", "nan"], "--temperature must be a finite number"),
         (["--resume", "nope"], "No run 'nope'"),
         (["--resume", "x", "--lr", "1"], "drop --lr"),
         ([], "Missing --view"),

@@ -19,7 +19,7 @@ WarehouseOpt = typer.Option(
 _CONFIG_FLAGS = ("view", "size", "d_model", "n_heads", "n_enc_layers", "n_dec_layers", "d_ff", "dropout", "max_steps",
                  "batch_size", "lr", "weight_decay", "warmup_steps", "label_smoothing", "seed", "accelerator", "devices",
                  "precision", "n_examples", "num_workers", "val_every", "checkpoint_every", "select", "eval_roles",
-                 "samples", "k", "temperature", "eval_limit")
+                 "samples", "k", "temperature", "eval_limit", "grad_clip", "threads")
 
 
 def _warehouse(path: Optional[Path]) -> Path:
@@ -65,6 +65,8 @@ def train_cmd(
     val_every: Optional[int] = typer.Option(None, "--val-every", help="Steps between validations (default: max steps / 10)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between resumable checkpoints (default: max steps / 10)."),
     select: Optional[str] = typer.Option(None, "--select", help="Checkpoint to evaluate: best (lowest val/loss; default) or last."),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Clip the gradient norm to this; 0 disables (default: 1.0)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per training process (default: the cores available to it / --devices)."),
     eval_roles: Optional[str] = typer.Option(None, "--eval-roles", help="Comma-separated roles to evaluate (default: all roles)."),
     samples: Optional[int] = typer.Option(None, "--samples", help="Sampled programs per task for pass@k (default: 0, greedy only)."),
     k: Optional[str] = typer.Option(None, "--k", help="Comma-separated k for sampled pass@k, each <= --samples (default: 1)."),
@@ -96,7 +98,7 @@ def train_cmd(
 def _run_config(a: dict):
     from dataclasses import fields
 
-    from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, TrainSettings
+    from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, RuntimeSettings, TrainSettings
 
     def pick(cls, **extra):
         kw = {f.name: a[f.name] for f in fields(cls) if f.name in a and a[f.name] is not None}
@@ -108,6 +110,7 @@ def _run_config(a: dict):
         model=pick(ModelSpec),
         training=pick(TrainSettings),
         eval=_eval_settings(a, None),
+        runtime=pick(RuntimeSettings),
     )
 
 

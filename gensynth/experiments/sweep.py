@@ -44,6 +44,7 @@ import difflib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,7 @@ ALIASES = {"split": "view", "splits": "view", "views": "view", "sizes": "size", 
 # `gensynth train` options whose CLI value is a comma-separated list.
 LIST_FLAGS = ("eval_roles", "k")
 TOP_KEYS = ("name", "description", "grid", "train")
+SWEEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # How `gensynth train` records a run stopped by Ctrl-C / SIGINT: its own message, or the
 # SystemExit that Lightning raises after catching the KeyboardInterrupt. Such runs resume.
 INTERRUPTED = ("interrupted", "KeyboardInterrupt", "SystemExit")
@@ -84,10 +86,15 @@ class SweepRun:
         v = str(self.options["view"])
         return v if v.startswith("split_") else f"split_{v}"
 
-    def argv(self) -> list[str]:
-        """Options as `gensynth train` arguments (without the warehouse and -q)."""
+    def argv(self, threads: int | None = None) -> list[str]:
+        """Options as `gensynth train` arguments (without the warehouse and -q).
+
+        ``threads`` is the sweep's share of the cores per run; a ``threads`` key in the
+        sweep file wins over it.
+        """
         out = []
-        for key, value in {**self.options, "view": self.view}.items():
+        options = {**({"threads": threads} if threads else {}), **self.options, "view": self.view}
+        for key, value in options.items():
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(v) for v in value)
             out += [f"--{key.replace('_', '-')}", str(value)]
@@ -100,7 +107,7 @@ class SweepRun:
         return " ".join(p.strip() for p in parts)
 
     def expected_config(self) -> dict:
-        """The resolved configuration `gensynth train` would record (runs.config), minus run_id/resolved."""
+        """The resolved configuration `gensynth train` would record (runs.config), minus run_id, resolved and runtime."""
         from gensynth.cli.train import _run_config
 
         args = {f: None for f in train_flags()}
@@ -108,7 +115,7 @@ class SweepRun:
             args[key] = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
         args["view"] = self.view
         config = _run_config(args)
-        return json.loads(json.dumps(config.to_json()))
+        return _comparable(json.loads(json.dumps(config.to_json())))
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,9 @@ def load_sweep(spec: str | Path, overrides: list[str] | None = None) -> Sweep:
             fixed[name] = values[0]
     if "view" not in grid and "view" not in fixed:
         problems.append("no split: add view = [\"support_syntactic\", ...] to [grid]")
+    name = str(data.get("name", path.stem))
+    if sweep_name_problem(name):
+        problems.append(sweep_name_problem(name))
     if problems:
         raise GensynthError(f"Sweep file '{path}' has problems:\n  - " + "\n  - ".join(problems) + "\nFix them and run again.")
     keys = list(grid)
@@ -203,7 +213,7 @@ def load_sweep(spec: str | Path, overrides: list[str] | None = None) -> Sweep:
         options = {**dict(zip(keys, combo)), **fixed}
         options = {"view": options.pop("view"), **options}  # view first: reads well in labels
         runs.append(SweepRun(i, options, tuple(keys)))
-    return Sweep(str(data.get("name", path.stem)), str(data.get("description", "")).strip(), path, tuple(runs))
+    return Sweep(name, str(data.get("description", "")).strip(), path, tuple(runs))
 
 
 def _parse_scalar(text: str):
@@ -244,7 +254,28 @@ class Planned:
 
 
 def _comparable(cfg: dict) -> dict:
+    """The parts of a run's configuration that define its result.
+
+    ``runtime`` (torch threads) changes speed, not what is computed, and a sweep sets it
+    from --parallel: a run finished with 2 threads counts for a rerun with 1.
+    """
     return {k: cfg.get(k) for k in ("data", "model", "training", "eval")}
+
+
+def sweep_threads(parallel: int) -> int:
+    """Torch threads per run when ``parallel`` runs share the cores available to this process."""
+    from gensynth.learning.train import available_cores
+
+    return max(1, available_cores() // parallel)
+
+
+def sweep_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a sweep name, or None. It names the log folder <warehouse dir>/sweeps/<name>/."""
+    if SWEEP_NAME_RE.match(name):
+        return None
+    return (f"name '{name}' is not a valid sweep name: it names the log folder <warehouse dir>/sweeps/<name>/, so it "
+            f"must be a plain name of letters, digits, '_' and '-', starting with a letter or digit, at most 64 "
+            f"characters (no '/', '..' or absolute path); change `name = ...`")
 
 
 def existing_runs(warehouse: Path) -> list[Existing]:
@@ -340,6 +371,8 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
 
     if parallel < 1:
         raise GensynthError(f"--parallel must be >= 1, got {parallel}.")
+    if sweep_name_problem(sweep.name):
+        raise GensynthError(f"Sweep '{sweep.path}': {sweep_name_problem(sweep.name)}. Nothing was run.")
     warehouse = Path(warehouse).resolve()
     plan = plan_sweep(warehouse, sweep)
     for p in plan:
@@ -350,9 +383,9 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
     log_dir = warehouse.parent / "sweeps" / sweep.name
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    threads = sweep_threads(parallel)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, threads)
+        env.setdefault(var, str(threads))
     exe = python or sys.executable
     queue = list(todo)
     running: list[_Job] = []
@@ -366,7 +399,7 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
         fh = open(p.log, "w")
         fh.write(f"# sweep {sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
         fh.flush()
-        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv()
+        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(threads)
         cmd = [exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(warehouse)]
         fh.write("# " + " ".join(cmd) + "\n")
         fh.flush()

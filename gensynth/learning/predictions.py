@@ -25,6 +25,7 @@ pass@k of Chen et al. 2021 (``models.pass_at_k``) for each requested k <= sample
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,8 +71,10 @@ class EvalSettings:
             problems.append(f"--k {max(self.k)} needs at least that many --samples (got {self.samples})")
         elif not self.samples and any(k > 1 for k in self.k):
             problems.append(f"--k {max(self.k)} needs --samples N with N >= {max(self.k)} (greedy decoding gives pass@1 only)")
-        if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            problems.append(f"--temperature must be a finite number > 0, got {self.temperature}")
+        if not 0 <= self.seed <= 2**32 - 1:
+            problems.append(f"the evaluation seed must be in [0, 2**32 - 1], got {self.seed}")
         if self.offgrid_points < 1:
             problems.append(f"offgrid_points must be >= 1, got {self.offgrid_points}")
         if self.batch_size < 1:

@@ -48,6 +48,27 @@ DDP_ENV = "GENSYNTH_DDP_RUN_DIR"
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "bf16-true", "16-mixed", "16-true")
 MODEL_FLAGS = ("d_model", "n_heads", "n_enc_layers", "n_dec_layers", "d_ff", "dropout")
 START_INGEST_TIMEOUT_S = 5.0  # registering 'running' must not hold up training for long
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and Lightning's seed_everything accept [0, 2**32 - 1]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask: fewer than the machine's under taskset or a container)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def finite_number_problems(owner, names: tuple[str, ...]) -> list[str]:
+    """'--flag must be a finite number' for each float field of ``owner`` that is NaN or infinite."""
+    import math
+
+    out = []
+    for name in names:
+        v = getattr(owner, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            out.append(f"--{name.replace('_', '-')} must be a finite number, got {v}")
+    return out
 
 
 # --------------------------------------------------------------------------- config
@@ -74,6 +95,10 @@ class ModelSpec:
 
     def __post_init__(self):
         from models.pbe_transformer import SIZES  # noqa: PLC0415 (torch: only when a run is configured)
+
+        bad = finite_number_problems(self, ("dropout",))
+        if bad:
+            raise GensynthError(f"Invalid model options: {bad[0]}. Pass a dropout in [0, 1).")
 
         if self.size not in SIZES:
             raise GensynthError(f"Unknown --size '{self.size}'. Known sizes: {', '.join(f'{k} ({_params_hint(k)})' for k in SIZES)}.")
@@ -122,8 +147,8 @@ class DataSettings:
             out.append(f"--n-examples must be >= 1, got {self.n_examples}")
         if self.num_workers < 0:
             out.append(f"--num-workers must be >= 0, got {self.num_workers}")
-        if self.seed < 0:
-            out.append(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            out.append(f"--seed must be in [0, {MAX_SEED}] (2**32 - 1, what numpy and Lightning accept), got {self.seed}")
         return out
 
 
@@ -157,6 +182,9 @@ class TrainSettings:
     """Checkpoint evaluated: 'best' (lowest val/loss; 'last' when there is no val role) or 'last'."""
     log_every: int = 10
     """Steps between logged training metrics."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this before each step (--grad-clip); 0 disables. Steps whose gradient
+    norm is not finite are skipped, so one overflowing batch cannot turn the weights into NaN."""
 
     @property
     def resolved_warmup(self) -> int:
@@ -171,16 +199,17 @@ class TrainSettings:
         return self.checkpoint_every or max(1, self.max_steps // 10)
 
     def problems(self) -> list[str]:
-        out = []
+        out = finite_number_problems(self, ("lr", "weight_decay", "label_smoothing", "min_lr_ratio", "grad_clip"))
+        finite = not out  # range checks below only when every number is finite (else they repeat the problem)
         if self.max_steps < 1:
             out.append(f"--max-steps must be >= 1, got {self.max_steps}")
-        if self.lr <= 0:
+        if finite and self.lr <= 0:
             out.append(f"--lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
+        if finite and self.weight_decay < 0:
             out.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             out.append(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
-        if not 0 <= self.label_smoothing < 1:
+        if finite and not 0 <= self.label_smoothing < 1:
             out.append(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.accelerator not in ("cpu", "gpu"):
             out.append(f"--accelerator must be 'cpu' or 'gpu', got '{self.accelerator}'")
@@ -196,7 +225,25 @@ class TrainSettings:
                 out.append(f"--{name.replace('_', '-')} must be >= 1, got {v}")
         if self.select not in ("best", "last"):
             out.append(f"--select must be 'best' or 'last', got '{self.select}'")
+        if finite and self.grad_clip < 0:
+            out.append(f"--grad-clip must be >= 0 (0 disables clipping), got {self.grad_clip}")
         return out
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How fast a run computes, not what: recorded with the run, left out when sweeps compare configurations."""
+
+    threads: int | None = None
+    """Torch threads of each training process (--threads); None = the cores available to the process / --devices."""
+
+    def problems(self) -> list[str]:
+        if self.threads is not None and self.threads < 1:
+            return [f"--threads must be >= 1, got {self.threads}"]
+        return []
+
+    def resolved_threads(self, devices: int = 1) -> int:
+        return self.threads if self.threads is not None else max(1, available_cores() // max(1, devices))
 
 
 @dataclass(frozen=True)
@@ -207,9 +254,10 @@ class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
     def __post_init__(self):
-        problems = self.data.problems() + self.training.problems()
+        problems = self.data.problems() + self.training.problems() + self.runtime.problems()
         if self.data.batch_size >= 1 and self.training.devices >= 1 and self.data.batch_size < self.training.devices:
             problems.append(f"--batch-size ({self.data.batch_size}) must be at least --devices ({self.training.devices})")
         if problems:
@@ -220,11 +268,14 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "RunConfig":
+        training = dict(d["training"])
+        training.setdefault("grad_clip", 0.0)  # runs recorded before clipping existed trained without it
         ev = dict(d["eval"])
         ev["k"] = tuple(ev["k"])
         ev["roles"] = None if ev["roles"] is None else tuple(ev["roles"])
         return cls(data=DataSettings(**d["data"]), model=ModelSpec(**d["model"]),
-                   training=TrainSettings(**d["training"]), eval=EvalSettings(**ev))
+                   training=TrainSettings(**training), eval=EvalSettings(**ev),
+                   runtime=RuntimeSettings(**d.get("runtime", {})))
 
 
 def check_devices(t: TrainSettings) -> None:
@@ -385,6 +436,7 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
             "model": asdict(model_config), "vocab": ["<pad>", "<bos>", "<eos>", *grammar.symbols],
             "warmup_steps": config.training.resolved_warmup, "val_every": config.training.resolved_val_every,
             "checkpoint_every": config.training.resolved_checkpoint_every, "world_size": config.training.devices,
+            "threads": config.runtime.resolved_threads(config.training.devices),
             "seq_len": seq_len, "n_points": grammar.n_points, "grammar_hash": snapshot.meta["grammar_hash"]}})
         _write_json(run_dir / "state.json", {"status": "running", "started_at": _now().isoformat(), "attempts": [],
                                               "wall_time_s": 0.0, "data_version": snapshot.meta["data_version"],
@@ -510,8 +562,12 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> int:
     snapshot = Snapshot.load(run_dir / "snapshot")
     has_val = snapshot.role_size("val") > 0
     L.seed_everything(d.seed, workers=True, verbose=False)
+    import torch
+
+    torch.set_num_threads(resolved.get("threads") or config.runtime.resolved_threads(t.devices))
     module = PBELitModule(resolved["model"], lr=t.lr, weight_decay=t.weight_decay, warmup_steps=t.resolved_warmup,
-                          max_steps=t.max_steps, label_smoothing=t.label_smoothing, min_lr_ratio=t.min_lr_ratio)
+                          max_steps=t.max_steps, label_smoothing=t.label_smoothing, min_lr_ratio=t.min_lr_ratio,
+                          grad_clip=t.grad_clip)
     dm = SplitDataModule(run_dir / "snapshot", batch_size=d.batch_size, seed=d.seed, n_examples=d.n_examples,
                          num_workers=d.num_workers, pin_memory=t.accelerator == "gpu")
     ckpt_dir = run_dir / "checkpoints"
@@ -580,6 +636,7 @@ def _evaluate_into(run_dir: Path, config: RunConfig, resolved: dict, ckpt: Path,
     from models.lit import PBELitModule
 
     snapshot = Snapshot.load(snapshot_dir)
+    torch.set_num_threads(resolved.get("threads") or config.runtime.resolved_threads(config.training.devices))
     device = torch.device("cuda" if config.training.accelerator == "gpu" and torch.cuda.is_available() else "cpu")
     model = PBELitModule.load_from_checkpoint(ckpt, map_location=device).model.to(device).eval()
     grammar = _grammar_of(run_dir)
