@@ -30,7 +30,8 @@ EXPECTED = {
              ("examples_seen", "BIGINT"), ("tokens_seen", "BIGINT"), ("steps", "INTEGER"), ("wall_time_s", "DOUBLE"),
              ("device", "VARCHAR"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"), ("checkpoint", "VARCHAR"),
              ("status", "VARCHAR"), ("error", "VARCHAR"), ("started_at", "TIMESTAMP WITH TIME ZONE"),
-             ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE")],
+             ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE"),
+             ("arch", "VARCHAR")],  # + migration 0003_runs_arch
     "metrics": [("run_id", "VARCHAR"), ("step", "INTEGER"), ("name", "VARCHAR"), ("value", "DOUBLE")],
     "predictions": [("run_id", "VARCHAR"), ("view", "VARCHAR"), ("role", "VARCHAR"), ("program_id", "INTEGER"),
                     ("decoding", "VARCHAR"), ("sample_index", "INTEGER"), ("predicted", "VARCHAR"),

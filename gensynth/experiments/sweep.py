@@ -67,10 +67,10 @@ INTERRUPTED = ("interrupted", "KeyboardInterrupt", "SystemExit")
 
 
 def train_flags() -> tuple[str, ...]:
-    """The configuration options of `gensynth train` (config names), from the command itself."""
-    from gensynth.cli.train import _CONFIG_FLAGS
+    """The configuration options of `gensynth train` (config names), from the run configuration's dataclasses."""
+    from gensynth.learning.options import option_names
 
-    return tuple(_CONFIG_FLAGS)
+    return option_names()
 
 
 @dataclass(frozen=True)
@@ -108,13 +108,9 @@ class SweepRun:
 
     def expected_config(self) -> dict:
         """The resolved configuration `gensynth train` would record (runs.config), minus run_id, resolved and runtime."""
-        from gensynth.cli.train import _run_config
+        from gensynth.learning.options import run_config
 
-        args = {f: None for f in train_flags()}
-        for key, value in self.options.items():
-            args[key] = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
-        args["view"] = self.view
-        config = _run_config(args)
+        config = run_config({**self.options, "view": self.view})
         return _comparable(json.loads(json.dumps(config.to_json())))
 
 
@@ -262,6 +258,17 @@ def _comparable(cfg: dict) -> dict:
     return {k: cfg.get(k) for k in ("data", "model", "training", "eval")}
 
 
+def _recorded(cfg: dict) -> dict:
+    """A recorded run's comparable configuration, with the fields earlier versions did not record filled in
+    as those versions ran (gensynth.learning.config.RunConfig.from_json); as recorded if it does not parse."""
+    from gensynth.learning.config import RunConfig
+
+    try:
+        return _comparable(json.loads(json.dumps(RunConfig.from_json(cfg).to_json())))
+    except (GensynthError, KeyError, TypeError, ValueError):
+        return _comparable(cfg)
+
+
 def sweep_threads(parallel: int) -> int:
     """Torch threads per run when ``parallel`` runs share the cores available to this process."""
     from gensynth.learning.train import available_cores
@@ -290,7 +297,7 @@ def existing_runs(warehouse: Path) -> list[Existing]:
             state = json.loads((d / "state.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             continue
-        found[d.name] = Existing(d.name, _comparable(cfg), state.get("status", "?"), state.get("data_version"),
+        found[d.name] = Existing(d.name, _recorded(cfg), state.get("status", "?"), state.get("data_version"),
                                  state.get("error"), run_is_active(d))
     from gensynth.results.ingest import connect_retrying, has_results_tables
 
@@ -300,7 +307,7 @@ def existing_runs(warehouse: Path) -> list[Existing]:
             for run_id, cfg, status, version, error in con.execute(
                     "SELECT run_id, config, status, data_version, error FROM runs").fetchall():
                 if run_id not in found:
-                    found[run_id] = Existing(run_id, _comparable(json.loads(cfg)), status, version, error)
+                    found[run_id] = Existing(run_id, _recorded(json.loads(cfg)), status, version, error)
     finally:
         con.close()
     return sorted(found.values(), key=lambda e: e.run_id)
@@ -364,10 +371,73 @@ class _Job:
     before: set[str] = field(default_factory=set)
 
 
+class _Runner:
+    """Starts and finishes a sweep's `gensynth train` processes, one log file each."""
+
+    def __init__(self, warehouse: Path, sweep: Sweep, parallel: int, quiet: bool, python: str | None, total: int):
+        self.warehouse, self.sweep, self.quiet, self.total = warehouse, sweep, quiet, total
+        self.log_dir = warehouse.parent / "sweeps" / sweep.name
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.threads = sweep_threads(parallel)
+        self.env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            self.env.setdefault(var, str(self.threads))
+        self.exe = python or sys.executable
+        self.done = 0
+
+    def start(self, p: Planned) -> _Job:
+        from gensynth.results.ingest import run_dirs
+
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        p.log = self.log_dir / f"{p.run.index:03d}-{stamp}.log"
+        fh = open(p.log, "w")
+        fh.write(f"# sweep {self.sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
+        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(self.threads)
+        cmd = [self.exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(self.warehouse)]
+        fh.write("# " + " ".join(cmd) + "\n")
+        fh.flush()
+        before = {d.name for d in run_dirs(self.warehouse)}
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL)
+        return _Job(p, proc, time.monotonic(), fh, before)
+
+    def finish(self, job: _Job) -> None:
+        from gensynth.progress import console
+
+        job.log_fh.close()
+        p = job.planned
+        p.seconds = time.monotonic() - job.started
+        if p.action == "train":
+            p.run_id = _new_run_id(self.warehouse, job.before, p)
+        p.status = _run_status(self.warehouse, p.run_id) if p.run_id else "failed"
+        if job.proc.returncode != 0 and p.status == "finished":
+            p.status = "failed"
+        if p.status != "finished":
+            p.note = f"exit {job.proc.returncode}: {_last_error(p.log)} (log: {p.log})"
+        self.done += 1
+        if not self.quiet:
+            console.print(f"[{self.done}/{self.total}] {p.run.label()}: {p.status}" + (f" ({p.run_id})" if p.run_id else "")
+                          + f" in {p.seconds:.0f} s" + ("" if p.status == "finished" else f"; log {p.log}"))
+
+    @staticmethod
+    def interrupt(running: list[_Job]) -> None:
+        """Let each run record itself as interrupted (resumable) before exiting; kill what does not stop in 60 s."""
+        for job in running:
+            if job.proc.poll() is None:
+                job.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        for job in running:
+            try:
+                job.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                job.proc.kill()
+                job.proc.wait()
+            job.log_fh.close()
+
+
 def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = False, dry_run: bool = False,
               python: str | None = None) -> list[Planned]:
     """Plan the sweep and run what is left, ``parallel`` `gensynth train` processes at a time."""
-    from gensynth.progress import console
+    from gensynth.progress import Stages, console
 
     if parallel < 1:
         raise GensynthError(f"--parallel must be >= 1, got {parallel}.")
@@ -380,58 +450,14 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
     todo = [p for p in plan if p.action in ("train", "resume")]
     if dry_run or not todo:
         return plan
-    log_dir = warehouse.parent / "sweeps" / sweep.name
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    threads = sweep_threads(parallel)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, str(threads))
-    exe = python or sys.executable
-    queue = list(todo)
-    running: list[_Job] = []
-    done = 0
-
-    def start(p: Planned) -> _Job:
-        from gensynth.results.ingest import run_dirs
-
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        p.log = log_dir / f"{p.run.index:03d}-{stamp}.log"
-        fh = open(p.log, "w")
-        fh.write(f"# sweep {sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
-        fh.flush()
-        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(threads)
-        cmd = [exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(warehouse)]
-        fh.write("# " + " ".join(cmd) + "\n")
-        fh.flush()
-        before = {d.name for d in run_dirs(warehouse)}
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
-        return _Job(p, proc, time.monotonic(), fh, before)
-
-    def finish(job: _Job) -> None:
-        nonlocal done
-        job.log_fh.close()
-        p = job.planned
-        p.seconds = time.monotonic() - job.started
-        if p.action == "train":
-            p.run_id = _new_run_id(warehouse, job.before, p)
-        p.status = _run_status(warehouse, p.run_id) if p.run_id else "failed"
-        if job.proc.returncode != 0 and p.status == "finished":
-            p.status = "failed"
-        if p.status != "finished":
-            p.note = f"exit {job.proc.returncode}: {_last_error(p.log)} (log: {p.log})"
-        done += 1
-        if not quiet:
-            console.print(f"[{done}/{len(todo)}] {p.run.label()}: {p.status}" + (f" ({p.run_id})" if p.run_id else "")
-                          + f" in {p.seconds:.0f} s" + ("" if p.status == "finished" else f"; log {p.log}"))
-
-    previous = signal.getsignal(signal.SIGTERM)
+    runner = _Runner(warehouse, sweep, parallel, quiet, python, len(todo))
+    queue, running = list(todo), []
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
+    previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, on_term)
-    from gensynth.progress import Stages
-
     try:
         with Stages(quiet=quiet) as stages, stages.stage(f"sweep {sweep.name}", total=len(todo)) as advance:
             while queue or running:
@@ -439,24 +465,14 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
                     p = queue.pop(0)
                     if not quiet:
                         console.print(f"start {p.action}: {p.run.label()}" + (f" ({p.run_id})" if p.run_id else ""))
-                    running.append(start(p))
+                    running.append(runner.start(p))
                 time.sleep(0.2)
                 for job in [j for j in running if j.proc.poll() is not None]:
                     running.remove(job)
-                    finish(job)
-                    advance(done)
+                    runner.finish(job)
+                    advance(runner.done)
     except KeyboardInterrupt:
-        for job in running:  # let each run record itself as interrupted (resumable) before exiting
-            if job.proc.poll() is None:
-                job.proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 60
-        for job in running:
-            try:
-                job.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                job.proc.kill()
-                job.proc.wait()
-            job.log_fh.close()
+        runner.interrupt(running)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -24,15 +24,15 @@ def run_row(run_dir: Path) -> dict:
     """The run's `runs` row, from its config.json and state.json."""
     from gensynth.learning.snapshot import Snapshot, examples_and_tokens_seen
     from models.flops import training_flops
-    from models.pbe_transformer import ModelConfig
 
     cfg = _read_json(run_dir / "config.json")
     state = _read_json(run_dir / "state.json")
     config = RunConfig.from_json(cfg)
-    mc = ModelConfig(**cfg["resolved"]["model"])
+    mc = model_config_of(cfg)
     steps = int(state.get("steps") or 0)
     snapshot = Snapshot.load(run_dir / "snapshot")
-    examples, tokens = examples_and_tokens_seen(snapshot, config.data.batch_size, config.data.seed, steps)
+    examples, tokens = examples_and_tokens_seen(snapshot, config.data.batch_size, config.data.seed, steps,
+                                                targets=config.data.targets)
     flops = training_flops(mc, examples, dec_len=snapshot.seq_len - 1, enc_len=mc.n_points)
     t = config.training
     return {
@@ -41,6 +41,7 @@ def run_row(run_dir: Path) -> dict:
         "split_sql_hash": snapshot.meta.get("split_sql_hash"),
         "role_sizes": state["role_sizes"],
         "config": cfg,
+        "arch": config.model.arch,
         "size": config.model.name,
         "n_params": _n_params(mc),
         "training_flops": float(flops),
@@ -59,13 +60,20 @@ def run_row(run_dir: Path) -> dict:
     }
 
 
+def model_config_of(cfg: dict):
+    """The resolved model config recorded in a run's config.json, as its architecture's config dataclass."""
+    from models.registry import get
+
+    return get(cfg["resolved"].get("arch", "grid64")).config_class(**cfg["resolved"]["model"])
+
+
 def _n_params(mc) -> int:
     """Parameter count of a config, computed once per config (building a model is cheap here)."""
-    from models.pbe_transformer import PBETransformer
+    from models.registry import of_config
 
-    key = json.dumps(asdict(mc), sort_keys=True)
+    key = type(mc).__name__ + json.dumps(asdict(mc), sort_keys=True)
     if key not in _N_PARAMS:
-        _N_PARAMS[key] = PBETransformer(mc).num_params()
+        _N_PARAMS[key] = of_config(mc).build(mc).num_params()
     return _N_PARAMS[key]
 
 

@@ -40,6 +40,7 @@ class RunSummary:
     view: str = ""
     size: str = ""
     checkpoint: str = ""
+    arch: str = ""
 
 
 def new_run_id() -> str:
@@ -95,24 +96,26 @@ def run_is_active(run_dir: Path) -> bool:
         os.close(fd)
 
 
-def _read_json(path: Path, default=None):
+def read_json(path: Path, default=None):
+    """A JSON file's content, or ``default`` when the file does not exist."""
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         return default
 
 
-def _write_json(path: Path, data) -> None:
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically (a temporary file renamed over the target)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
 
 
-def _now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _grammar_of(run_dir: Path):
+def grammar_of(run_dir: Path):
     """The run's grammar: grammar.toml, the warehouse's grammar source copied at the start."""
     import tomllib
 
@@ -123,3 +126,35 @@ def _grammar_of(run_dir: Path):
         raise GensynthError(f"Run directory '{run_dir}' has no grammar.toml; it was written by an older gensynth.")
     text = src.read_text()
     return parse_grammar(tomllib.loads(text), text, str(src))
+
+
+# The names the moved functions were written against (their bodies stay as they were).
+_read_json, _write_json, _now, _grammar_of = read_json, write_json, utc_now, grammar_of
+
+
+def load_model(run_dir: Path, checkpoint: Path | None = None, device="cpu"):
+    """A trained run's model (eval mode, on ``device``), its grammar and its arity table.
+
+    ``checkpoint`` defaults to the one the run evaluated (state.json ``checkpoint_path``,
+    set when training finished). Returns ``(model, grammar, arity)``: the model has the
+    registry interface (``forward``, ``encode``, ``generate``; ``models.registry``),
+    ``arity`` is the (V,) long tensor constrained decoding takes (-1 for the special
+    tokens, then each grammar symbol's arity).
+    """
+    import torch
+
+    from models.blocks import N_SPECIAL
+    from models.lit import PBELitModule
+
+    run_dir = Path(run_dir)
+    if checkpoint is None:
+        state = read_json(run_dir / "state.json", {})
+        if state.get("status") != "finished" or not state.get("checkpoint_path"):
+            raise GensynthError(f"Run {run_dir.name} is not a finished training run (status '{state.get('status')}'); "
+                                f"pick one from `gensynth runs list`.")
+        checkpoint = run_dir / state["checkpoint_path"]
+    grammar = grammar_of(run_dir)
+    module = PBELitModule.load_from_checkpoint(checkpoint, map_location=torch.device(device))
+    model = module.model.to(device).eval()
+    arity = torch.tensor([-1] * N_SPECIAL + list(grammar.arities), dtype=torch.long)
+    return model, grammar, arity

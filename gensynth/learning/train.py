@@ -56,7 +56,7 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
     if child is not None:
         return _fit_only(child)
     from gensynth.learning.snapshot import check_split, grammar_from_meta, max_program_tokens, read_snapshot, require_embeddings
-    from gensynth.results.ingest import connect_retrying
+    from gensynth.results.ingest import connect_retrying, runs_root
 
     check_devices(config.training)
     warehouse = Path(warehouse)
@@ -66,7 +66,8 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
         split = check_split(con, config.data.view)
         grammar = grammar_from_meta(con)
         seq_len = max_program_tokens(con) + 2
-        model_config = config.model.resolve(3 + len(grammar.symbols), grammar.n_points, seq_len)
+        grid = tuple(tuple(float(c) for c in point) for point in grammar.grid_points)
+        model_config = config.model.resolve(3 + len(grammar.symbols), grammar.n_points, seq_len, grid=grid)
         _eval_roles(config.eval.roles, split.roles, split.view)  # None in the config: every role of the view
         if split.roles["train"] < config.training.devices:
             raise GensynthError(f"The train role of '{split.view}' has {split.roles['train']} program(s), fewer than "
@@ -76,27 +77,16 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
         con.close()
     if config.data.view != split.view:  # 'x' given for 'split_x': record the view name
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, view=split.view))
-
-    from gensynth.results.ingest import runs_root
-
-    root = runs_root(warehouse)
-    root.mkdir(parents=True, exist_ok=True)
-    while True:
-        run_id = new_run_id()
-        run_dir = root / run_id
-        try:
-            run_dir.mkdir()
-            break
-        except FileExistsError:
-            continue
+    run_dir = _new_run_dir(runs_root(warehouse))
     try:
         snapshot.write(run_dir / "snapshot")
         (run_dir / "grammar.toml").write_text(grammar.source_text)
-        _write_json(run_dir / "config.json", {"run_id": run_id, **config.to_json(), "resolved": {
-            "model": asdict(model_config), "vocab": ["<pad>", "<bos>", "<eos>", *grammar.symbols],
-            "warmup_steps": config.training.resolved_warmup, "val_every": config.training.resolved_val_every,
-            "checkpoint_every": config.training.resolved_checkpoint_every, "world_size": config.training.devices,
-            "threads": config.runtime.resolved_threads(config.training.devices),
+        t = config.training
+        _write_json(run_dir / "config.json", {"run_id": run_dir.name, **config.to_json(), "resolved": {
+            "arch": config.model.arch, "model": asdict(model_config), "vocab": ["<pad>", "<bos>", "<eos>", *grammar.symbols],
+            "max_steps": t.resolved_max_steps, "warmup_steps": t.resolved_warmup, "val_every": t.resolved_val_every,
+            "checkpoint_every": t.resolved_checkpoint_every, "world_size": t.devices,
+            "threads": config.runtime.resolved_threads(t.devices),
             "seq_len": seq_len, "n_points": grammar.n_points, "grammar_hash": snapshot.meta["grammar_hash"]}})
         _write_json(run_dir / "state.json", {"status": "running", "started_at": _now().isoformat(), "attempts": [],
                                               "wall_time_s": 0.0, "data_version": snapshot.meta["data_version"],
@@ -105,6 +95,18 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made stays behind
         raise
     return _run(warehouse, run_dir, quiet)
+
+
+def _new_run_dir(root: Path) -> Path:
+    """Create runs/<new run id>/ (a fresh id if another process took the same one)."""
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_dir = root / new_run_id()
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
 
 
 def resume(warehouse: Path, run_id: str, quiet: bool = False) -> RunSummary:
@@ -149,12 +151,14 @@ def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
         state["status"] = "running"
         state.pop("error", None)
         attempt_start = time.monotonic()
-        state["attempts"].append({"started_at": _now().isoformat(), "start_step": _checkpoint_step(run_dir)})
+        start_step, timer_offset = _checkpoint_progress(run_dir)
+        state["attempts"].append({"started_at": _now().isoformat(), "start_step": start_step,
+                                  "train_time_offset_s": timer_offset})
         _write_json(run_dir / "state.json", state)
         publish(warehouse, run_dir, timeout=START_INGEST_TIMEOUT_S)
         try:
-            trainer_step = _fit(run_dir, config, resolved, quiet)
-            state["steps"] = trainer_step
+            trainer_step, train_time = _fit(run_dir, config, resolved, quiet)
+            state["steps"], state["train_time_s"] = trainer_step, round(train_time, 3)
             ckpt, which = _choose_checkpoint(run_dir, config)
             state["checkpoint"], state["checkpoint_path"] = which, str(ckpt.relative_to(run_dir))
             _write_json(run_dir / "state.json", state)
@@ -174,17 +178,21 @@ def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
     sync(warehouse, timeout=START_INGEST_TIMEOUT_S)  # leftovers of earlier runs, if any
     row = run_row(run_dir)
     return RunSummary(run_dir.name, run_dir, state["status"], summary_scores, outcome.state, outcome.message,
-                      row["n_params"], row["steps"] or 0, row["wall_time_s"], config.data.view, row["size"], row["checkpoint"])
+                      row["n_params"], row["steps"] or 0, row["wall_time_s"], config.data.view, row["size"], row["checkpoint"],
+                      row.get("arch", ""))
 
 
-def _checkpoint_step(run_dir: Path) -> int:
-    """Global step of the run's last checkpoint (0 when there is none)."""
+def _checkpoint_progress(run_dir: Path) -> tuple[int, float]:
+    """Global step and training seconds (the Timer's, validation included) of the run's last checkpoint; (0, 0) if none."""
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.exists():
-        return 0
+        return 0, 0.0
     import torch
 
-    return int(torch.load(last, map_location="cpu", weights_only=False).get("global_step", 0))
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    seconds = next((float(v["time_elapsed"].get("train", 0.0)) for v in ckpt.get("callbacks", {}).values()
+                    if isinstance(v, dict) and "time_elapsed" in v), 0.0)
+    return int(ckpt.get("global_step", 0)), seconds
 
 
 # ------------------------------------------------------------------------ fitting
@@ -199,29 +207,68 @@ def _quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
-def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> int:
-    """Train to max_steps (from last.ckpt if there is one); returns the final global step."""
+def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple[int, float]:
+    """Train to the step or time budget (from last.ckpt if there is one): (final global step, training seconds)."""
+    import datetime as dt
+
     import lightning as L
-    from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+    import torch
     from lightning.pytorch.loggers import CSVLogger
 
     from gensynth.learning.snapshot import SplitDataModule, Snapshot
     from models.lit import PBELitModule
 
+    from lightning.pytorch.callbacks import Timer
+
     _quiet_lightning()
     t, d = config.training, config.data
-    snapshot = Snapshot.load(run_dir / "snapshot")
-    has_val = snapshot.role_size("val") > 0
+    max_steps = resolved.get("max_steps", t.max_steps)  # runs recorded before --max-time: their max_steps
+    has_val = Snapshot.load(run_dir / "snapshot").role_size("val") > 0
     L.seed_everything(d.seed, workers=True, verbose=False)
-    import torch
-
     torch.set_num_threads(resolved.get("threads") or config.runtime.resolved_threads(t.devices))
-    module = PBELitModule(resolved["model"], lr=t.lr, weight_decay=t.weight_decay, warmup_steps=t.resolved_warmup,
-                          max_steps=t.max_steps, label_smoothing=t.label_smoothing, min_lr_ratio=t.min_lr_ratio,
-                          grad_clip=t.grad_clip)
+    module = PBELitModule(resolved["model"], arch=resolved.get("arch", "grid64"), lr=t.lr, weight_decay=t.weight_decay,
+                          warmup_steps=t.resolved_warmup, max_steps=max_steps, label_smoothing=t.label_smoothing,
+                          min_lr_ratio=t.min_lr_ratio, grad_clip=t.grad_clip, schedule=t.schedule,
+                          max_time_s=None if t.max_time is None else 60.0 * t.max_time)
     dm = SplitDataModule(run_dir / "snapshot", batch_size=d.batch_size, seed=d.seed, n_examples=d.n_examples,
-                         num_workers=d.num_workers, pin_memory=t.accelerator == "gpu")
-    ckpt_dir = run_dir / "checkpoints"
+                         num_workers=d.num_workers, pin_memory=t.accelerator == "gpu", targets=d.targets,
+                         val_size=t.val_size)
+    attempt = len(_read_json(run_dir / "state.json", {}).get("attempts", [])) or 1
+    trainer = L.Trainer(
+        max_steps=-1 if max_steps is None else max_steps,
+        max_epochs=-1 if max_steps is None else None,
+        max_time=dt.timedelta(minutes=t.max_time) if t.max_time is not None else None,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy="ddp" if t.devices > 1 else "auto",
+        precision=t.precision,
+        logger=CSVLogger(save_dir=run_dir / "logs", name="", version=f"attempt-{attempt}", flush_logs_every_n_steps=t.log_every * 5),
+        # Without --max-time a Timer with no limit still measures (and checkpoints) the training time.
+        callbacks=_callbacks(run_dir / "checkpoints", t, has_val) + ([] if t.max_time is not None else [Timer(None)]),
+        val_check_interval=t.resolved_val_every if has_val else None,
+        check_val_every_n_epoch=None if has_val else 1,
+        limit_val_batches=None if has_val else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=t.log_every,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # EpochBatchSampler shards itself (no repeats, no drops)
+        default_root_dir=run_dir,
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if t.devices > 1:
+        os.environ[DDP_ENV] = str(run_dir)  # the workers Lightning starts find this run through it
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=last if last.exists() else None)
+    finally:
+        os.environ.pop(DDP_ENV, None)
+    timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+    return int(trainer.global_step), float(timer.time_elapsed("train"))
+
+
+def _callbacks(ckpt_dir: Path, t, has_val: bool) -> list:
+    """Periodic and final last.ckpt, best.ckpt on val/loss, the lr in the logs."""
+    from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
     class FinalCheckpoint(Callback):
         """Save last.ckpt when training ends (on every rank: saving is collective under DDP)."""
@@ -238,33 +285,7 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> int:
     if has_val:
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min",
                                          save_top_k=1, enable_version_counter=False))
-    attempt = len(_read_json(run_dir / "state.json", {}).get("attempts", [])) or 1
-    trainer = L.Trainer(
-        max_steps=t.max_steps,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        strategy="ddp" if t.devices > 1 else "auto",
-        precision=t.precision,
-        logger=CSVLogger(save_dir=run_dir / "logs", name="", version=f"attempt-{attempt}", flush_logs_every_n_steps=t.log_every * 5),
-        callbacks=callbacks,
-        val_check_interval=t.resolved_val_every if has_val else None,
-        check_val_every_n_epoch=None if has_val else 1,
-        limit_val_batches=None if has_val else 0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=t.log_every,
-        enable_progress_bar=not quiet,
-        enable_model_summary=False,
-        use_distributed_sampler=False,  # EpochBatchSampler shards itself (no repeats, no drops)
-        default_root_dir=run_dir,
-    )
-    last = ckpt_dir / "last.ckpt"
-    if t.devices > 1:
-        os.environ[DDP_ENV] = str(run_dir)  # the workers Lightning starts find this run through it
-    try:
-        trainer.fit(module, datamodule=dm, ckpt_path=last if last.exists() else None)
-    finally:
-        os.environ.pop(DDP_ENV, None)
-    return int(trainer.global_step)
+    return callbacks
 
 
 def _choose_checkpoint(run_dir: Path, config: RunConfig) -> tuple[Path, str]:

@@ -62,6 +62,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_results_tables", "results.sql"),
     Migration("0002_search_budget", "migrations/0002_search_budget.sql"),
+    Migration("0003_runs_arch", "migrations/0003_runs_arch.sql"),
 )
 
 

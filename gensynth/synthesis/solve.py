@@ -115,18 +115,10 @@ class NeuralProposer:
     def __init__(self, run_dir: Path, config: SolveConfig) -> None:
         import torch
 
-        from gensynth.learning.train import _grammar_of, _read_json
-        from models import N_SPECIAL
-        from models.lit import PBELitModule
+        from gensynth.learning.rundirs import load_model
 
-        state = _read_json(run_dir / "state.json", {})
-        if state.get("status") != "finished":
-            raise GensynthError(f"Run {run_dir.name} is not a finished training run (status '{state.get('status')}'); "
-                                f"pick one from `gensynth runs list`.")
-        self.grammar = _grammar_of(run_dir)
-        self.model = PBELitModule.load_from_checkpoint(run_dir / state["checkpoint_path"], map_location="cpu").model.eval()
+        self.model, self.grammar, self.arity = load_model(run_dir)
         self.max_len = self.model.config.max_len
-        self.arity = torch.tensor([-1] * N_SPECIAL + list(self.grammar.arities))
         self.generator = torch.Generator().manual_seed(config.seed)
         self.config = config
 
