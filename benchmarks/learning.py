@@ -77,14 +77,36 @@ def train_once(warehouse: Path, view: str, arch: str, size: str | None, minutes:
 
 
 def run_summary(run_dir: Path) -> dict:
-    """pass@1 by role, steps, training seconds and examples/s of a finished run directory."""
+    """pass@1 by role (per program, and per function: each function once), steps, training seconds, examples/s."""
     cfg = json.loads((run_dir / "config.json").read_text())
     state = json.loads((run_dir / "state.json").read_text())
     scores = json.loads((run_dir / "evals" / cfg["data"]["view"] / "scores.json").read_text())["scores"]
     steps, seconds = int(state["steps"]), float(state.get("train_time_s") or state["wall_time_s"])
     return {"run_id": run_dir.name, "arch": cfg["model"].get("arch", "grid64"), "size": cfg["model"]["size"],
             "steps": steps, "train_s": seconds, "examples_per_s": steps * cfg["data"]["batch_size"] / seconds,
-            **{f"{role}_pass@1": sc.get("pass@1") for role, sc in scores.items()}, "run_dir": str(run_dir)}
+            **{f"{role}_pass@1": sc.get("pass@1") for role, sc in scores.items()},
+            **{f"{role}_fn_pass@1": v for role, v in function_pass_at_1(run_dir, cfg["data"]["view"]).items()},
+            "run_dir": str(run_dir)}
+
+
+def function_pass_at_1(run_dir: Path, view: str) -> dict[str, float]:
+    """Greedy pass@1 averaged over each role's distinct functions (a common function counts once)."""
+    import duckdb
+    import numpy as np
+
+    snap = run_dir / "snapshot"
+    fid = np.load(snap / "function_id.npy")[np.load(snap / "function_index.npy")]
+    pid = np.load(snap / "program_id.npy")
+    con = duckdb.connect()
+    try:
+        con.register("fn", {"program_id": pid.astype(np.int64), "function_id": fid.astype(np.int64)})
+        rows = con.execute(
+            "SELECT role, avg(p) FROM (SELECT role, function_id, avg(passed::INT) AS p FROM read_parquet(?) "
+            "JOIN fn USING (program_id) WHERE decoding = 'greedy' GROUP BY ALL) GROUP BY role",
+            [str(run_dir / "evals" / view / "predictions.parquet")]).fetchall()
+    finally:
+        con.close()
+    return {role: round(float(v), 4) for role, v in rows}
 
 
 def decode_rate(model, values, shown, arity, samples: int, use_cache: bool, repeats: int = 1) -> float:
@@ -293,8 +315,9 @@ def compare(args) -> None:
         print(f"\n{view}: M = {minutes[view]:.2f} min; machine: {machine()}")
         for r in (old, new):
             print(f"  {r['arch']:>10} {r['size']:>6}: {r['steps']:>6} steps in {r['train_s']:6.0f} s "
-                  f"({r['examples_per_s']:5.0f} ex/s), test_id {r['test_id_pass@1']:.3f}, "
-                  f"test_ood {r.get('test_ood_pass@1') or 0:.3f}  ({r['run_id']})")
+                  f"({r['examples_per_s']:5.0f} ex/s), test_id {r['test_id_pass@1']:.3f} "
+                  f"(per function {r.get('test_id_fn_pass@1') or 0:.3f}), test_ood {r.get('test_ood_pass@1') or 0:.3f} "
+                  f"(per function {r.get('test_ood_fn_pass@1') or 0:.3f})  ({r['run_id']})")
         print(f"  new / today test_id pass@1: {ratio:.2f}x (floor 1.5x, goal 2x)", flush=True)
 
 
