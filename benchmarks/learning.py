@@ -83,7 +83,8 @@ def run_summary(run_dir: Path) -> dict:
     scores = json.loads((run_dir / "evals" / cfg["data"]["view"] / "scores.json").read_text())["scores"]
     steps, seconds = int(state["steps"]), float(state.get("train_time_s") or state["wall_time_s"])
     return {"run_id": run_dir.name, "arch": cfg["model"].get("arch", "grid64"), "size": cfg["model"]["size"],
-            "steps": steps, "train_s": seconds, "examples_per_s": steps * cfg["data"]["batch_size"] / seconds,
+            "steps": steps, "train_s": seconds, "train_cpu_s": state.get("train_cpu_s"),
+            "examples_per_s": steps * cfg["data"]["batch_size"] / seconds,
             **{f"{role}_pass@1": sc.get("pass@1") for role, sc in scores.items()},
             **{f"{role}_fn_pass@1": v for role, v in function_pass_at_1(run_dir, cfg["data"]["view"]).items()},
             "run_dir": str(run_dir)}
@@ -268,10 +269,12 @@ fit = pl.Trainer.fit
 def timed(self, *a, **k):
     timer = Timer(None)
     self.callbacks.append(timer)
+    cpu = time.process_time()
     try:
         return fit(self, *a, **k)
     finally:
         print("BASELINE_TRAIN_SECONDS " + json.dumps(timer.time_elapsed("train")), file=sys.stderr, flush=True)
+        print("BASELINE_TRAIN_CPU_SECONDS " + json.dumps(time.process_time() - cpu), file=sys.stderr, flush=True)
 pl.Trainer.fit = timed
 sys.argv = ["gensynth"] + sys.argv[1:]
 from gensynth.cli import run
@@ -290,9 +293,11 @@ def baseline_once(args, view: str) -> dict:
                           env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"baseline run failed:\n{proc.stderr[-2000:]}")
-    seconds = float(next(line.split()[1] for line in proc.stderr.splitlines() if line.startswith("BASELINE_TRAIN_SECONDS")))
+    marks = {line.split()[0]: float(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("BASELINE_TRAIN")}
+    seconds = marks["BASELINE_TRAIN_SECONDS"]
     [run_dir] = [d for d in (wh.parent / "runs").glob("*") if d not in before and (d / "config.json").exists()]
-    return {**run_summary(run_dir), "train_s": seconds, "examples_per_s": 3500 * 256 / seconds, "arch": "today nano"}
+    return {**run_summary(run_dir), "train_s": seconds, "train_cpu_s": marks.get("BASELINE_TRAIN_CPU_SECONDS"),
+            "examples_per_s": 3500 * 256 / seconds, "arch": "today nano"}
 
 
 def compare(args) -> None:
@@ -315,6 +320,7 @@ def compare(args) -> None:
         print(f"\n{view}: M = {minutes[view]:.2f} min; machine: {machine()}")
         for r in (old, new):
             print(f"  {r['arch']:>10} {r['size']:>6}: {r['steps']:>6} steps in {r['train_s']:6.0f} s "
+                  f"(CPU {r.get('train_cpu_s') or 0:6.0f} s) "
                   f"({r['examples_per_s']:5.0f} ex/s), test_id {r['test_id_pass@1']:.3f} "
                   f"(per function {r.get('test_id_fn_pass@1') or 0:.3f}), test_ood {r.get('test_ood_pass@1') or 0:.3f} "
                   f"(per function {r.get('test_ood_fn_pass@1') or 0:.3f})  ({r['run_id']})")

@@ -46,6 +46,8 @@ class Architecture:
     """(config, n_sequences, dec_len) -> analytic forward + backward FLOPs."""
     grid_input: bool = False
     """Whether the config takes the grid's coordinates (``grid`` field: one tuple per point)."""
+    default_lr: float = 1e-3
+    """Peak learning rate of a run that sets none (chosen by measurement; README, Training)."""
 
     def config(self, size: str, **fields_: Any):
         """The config of a named size with fields set or overridden (vocab_size, n_points, max_len, ...)."""

@@ -22,7 +22,14 @@ def test_every_config_field_is_one_option_with_its_docstring_as_help():
 
 def test_help_shows_the_real_defaults():
     by_name = {o.name: o for o in train_options()}
-    assert "(default: 0.001)" in by_name["lr"].help
+    assert "(default: 0.01)" in by_name["weight_decay"].help
+    from models import registry
+
+    import re
+
+    for name in registry.names():  # the per-architecture learning rate the help promises is the registry's
+        found = re.search(rf"\b{name} ([0-9.e-]+)", by_name["lr"].help)
+        assert found and float(found.group(1)) == registry.get(name).default_lr, name
     assert "1, min(10, N), N" in by_name["k"].help  # not "default: 1" alone: --samples changes it
     assert "5% of --max-steps" in by_name["warmup_steps"].help
     assert "(default: None)" not in " ".join(o.help for o in train_options())

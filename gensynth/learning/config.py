@@ -10,6 +10,7 @@ names its flag. Importing this module loads no torch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -162,8 +163,8 @@ class TrainSettings:
     max_time: float | None = None
     """Minutes of training wall-clock (validation included): stop, checkpoint, then evaluate; a resumed run
     continues to the same budget. With --max-steps too, whichever comes first (default: no limit)."""
-    lr: float = 1e-3
-    """Peak learning rate of AdamW."""
+    lr: float | None = None
+    """Peak learning rate of AdamW (default: the architecture's: lines 2e-3, grid64 1e-3)."""
     schedule: str = "cosine"
     """Learning-rate schedule after the warmup, over the run's budget (steps, or time with --max-time):
     cosine (to lr * min_lr_ratio), linear (to lr * min_lr_ratio) or constant."""
@@ -226,7 +227,7 @@ class TrainSettings:
             out.append(f"--max-steps must be >= 1, got {self.max_steps}")
         if finite and self.max_time is not None and self.max_time <= 0:
             out.append(f"--max-time must be > 0 minutes, got {self.max_time}")
-        if finite and self.lr <= 0:
+        if finite and self.lr is not None and self.lr <= 0:
             out.append(f"--lr must be > 0, got {self.lr}")
         if self.schedule not in SCHEDULES:
             out.append(f"--schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
@@ -346,6 +347,9 @@ class RunConfig:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
     def __post_init__(self):
+        if self.training.lr is None:  # recorded resolved: the architecture's measured default
+            lr = self.model.architecture().default_lr
+            object.__setattr__(self, "training", dataclasses.replace(self.training, lr=lr))
         problems = self.data.problems() + self.training.problems() + self.runtime.problems()
         if self.data.batch_size >= 1 and self.training.devices >= 1 and self.data.batch_size < self.training.devices:
             problems.append(f"--batch-size ({self.data.batch_size}) must be at least --devices ({self.training.devices})")

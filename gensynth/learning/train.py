@@ -157,8 +157,11 @@ def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
         _write_json(run_dir / "state.json", state)
         publish(warehouse, run_dir, timeout=START_INGEST_TIMEOUT_S)
         try:
+            cpu_start = time.process_time()
             trainer_step, train_time = _fit(run_dir, config, resolved, quiet)
             state["steps"], state["train_time_s"] = trainer_step, round(train_time, 3)
+            # Process CPU seconds of training (all threads), summed over attempts: what a busy machine gave the run.
+            state["train_cpu_s"] = round(state.get("train_cpu_s", 0.0) + time.process_time() - cpu_start, 3)
             ckpt, which = _choose_checkpoint(run_dir, config)
             state["checkpoint"], state["checkpoint_path"] = which, str(ckpt.relative_to(run_dir))
             _write_json(run_dir / "state.json", state)
