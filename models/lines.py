@@ -286,5 +286,5 @@ ARCH = register(Architecture(
     build=lambda config: LinesTransformer(config),
     training_flops=training_flops,
     grid_input=True,
-    default_lr=2e-3,
+    default_lr=3e-3,
 ))

@@ -164,7 +164,7 @@ class TrainSettings:
     """Minutes of training wall-clock (validation included): stop, checkpoint, then evaluate; a resumed run
     continues to the same budget. With --max-steps too, whichever comes first (default: no limit)."""
     lr: float | None = None
-    """Peak learning rate of AdamW (default: the architecture's: lines 2e-3, grid64 1e-3)."""
+    """Peak learning rate of AdamW (default: the architecture's: lines 3e-3, grid64 1e-3)."""
     schedule: str = "cosine"
     """Learning-rate schedule after the warmup, over the run's budget (steps, or time with --max-time):
     cosine (to lr * min_lr_ratio), linear (to lr * min_lr_ratio) or constant."""
