@@ -72,8 +72,16 @@ def train_once(warehouse: Path, view: str, arch: str, size: str | None, minutes:
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
-    [run_dir] = [d for d in (warehouse.parent / "runs").glob("*") if d not in before and (d / "config.json").exists()]
-    return run_summary(run_dir)
+    return run_summary(new_run_dir(warehouse, before, view))
+
+
+def new_run_dir(warehouse: Path, before: set, view: str) -> Path:
+    """The run directory a training process just created for ``view`` (others may be training beside it)."""
+    new = [d for d in (warehouse.parent / "runs").glob("*") if d not in before and (d / "config.json").exists()
+           and json.loads((d / "config.json").read_text())["data"]["view"] in (view, f"split_{view}")]
+    if len(new) != 1:
+        raise RuntimeError(f"expected one new run of {view} under {warehouse.parent / 'runs'}, found {len(new)}")
+    return new[0]
 
 
 def run_summary(run_dir: Path) -> dict:
@@ -295,7 +303,7 @@ def baseline_once(args, view: str) -> dict:
         raise RuntimeError(f"baseline run failed:\n{proc.stderr[-2000:]}")
     marks = {line.split()[0]: float(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("BASELINE_TRAIN")}
     seconds = marks["BASELINE_TRAIN_SECONDS"]
-    [run_dir] = [d for d in (wh.parent / "runs").glob("*") if d not in before and (d / "config.json").exists()]
+    run_dir = new_run_dir(wh, before, view)
     return {**run_summary(run_dir), "train_s": seconds, "train_cpu_s": marks.get("BASELINE_TRAIN_CPU_SECONDS"),
             "examples_per_s": 3500 * 256 / seconds, "arch": "today nano"}
 
