@@ -1,17 +1,17 @@
 #!/usr/bin/env python
-"""GPU training benchmark: tokens/s and model FLOPs utilisation (MFU) per model size, in bf16.
+"""GPU training benchmark: tokens/s and model FLOPs utilisation (MFU) per architecture and size, in bf16.
 
 Run it whenever a GPU machine is available (one GPU)::
 
-    python benchmarks/gpu.py                      # all sizes, bf16 autocast, batch 256
-    python benchmarks/gpu.py --sizes nano,large --batch-size 512 --json out.json
-    python benchmarks/gpu.py --dry-run            # no GPU: a quick self-check on CPU
+    python benchmarks/gpu.py                      # every size of every architecture, bf16 autocast, batch 256
+    python benchmarks/gpu.py --configs grid64:nano,lines:xl --batch-size 512 --json out.json
+    python benchmarks/gpu.py --dry-run            # no GPU: a quick self-check on CPU (fp32, two small sizes)
 
-For each size it times full optimizer steps (forward, backward, AdamW) on real batches
+For each architecture and size it times full optimizer steps (forward, backward, AdamW) on real batches
 of a split, already on the GPU, and reports
 
 * examples/s and target tokens/s (program symbols + EOS, no padding);
-* achieved FLOP/s = models.flops.training_flops (analytic, padded lengths) x steps / time,
+* achieved FLOP/s = models.flops.training_flops (each architecture's analytic formula, padded lengths) / time,
   and MFU = achieved / the card's dense bf16 peak (``--peak-tflops``, else looked up);
 * the loader's examples/s (``gensynth.learning.snapshot``, from a run snapshot on the CPU) divided by
   the training examples/s: above 1 the loader keeps up, so the GPU numbers are the
@@ -86,17 +86,24 @@ def loader_rate(snapshot, batch_size: int, workers: int, seconds: float) -> floa
     return n / (time.perf_counter() - start)
 
 
-def bench_size(size: str, snapshot, vocab: int, args, device, dtype, sync) -> dict:
+def model_config(arch: str, size: str, vocab: int, snapshot, grid):
+    from models import registry
+
+    entry = registry.get(arch)
+    return entry.config(size, vocab_size=vocab, n_points=snapshot.n_points, max_len=snapshot.seq_len,
+                        **({"grid": grid} if entry.grid_input else {}))
+
+
+def bench_size(arch: str, size: str, snapshot, vocab: int, grid, args, device, dtype, sync) -> dict:
     import torch
 
     from gensynth.learning.snapshot import PAD, EpochBatchSampler, ExampleBatches, SplitDataModule
     from models.flops import training_flops
     from models.lit import PBELitModule
-    from models.pbe_transformer import config_for
 
     torch.manual_seed(0)
-    cfg = config_for(size, vocab_size=vocab, n_points=snapshot.n_points, max_len=snapshot.seq_len)
-    module = PBELitModule(cfg, lr=1e-3, weight_decay=0.01, warmup_steps=1, max_steps=10_000).to(device)
+    cfg = model_config(arch, size, vocab, snapshot, grid)
+    module = PBELitModule(cfg, arch=arch, lr=1e-3, weight_decay=0.01, warmup_steps=1, max_steps=10_000).to(device)
     opt = module.configure_optimizers()["optimizer"]
     model_step = torch.compile(module._step) if args.compile else module._step
     data = ExampleBatches(snapshot, "train")
@@ -130,7 +137,7 @@ def bench_size(size: str, snapshot, vocab: int, args, device, dtype, sync) -> di
     timed = batches[args.warmup:]
     examples = sum(len(b["tokens"]) for b in timed)
     tokens = sum(int((b["tokens"][:, 1:] != PAD).sum()) for b in timed)
-    flops = training_flops(cfg, examples, dec_len=snapshot.seq_len - 1, enc_len=cfg.n_points)
+    flops = training_flops(cfg, examples, dec_len=snapshot.seq_len - 1)
 
     # End to end: the real DataLoader (CPU workers) feeding the device.
     dm = SplitDataModule(Path("unused"), batch_size=args.batch_size, seed=0, num_workers=args.workers,
@@ -152,15 +159,15 @@ def bench_size(size: str, snapshot, vocab: int, args, device, dtype, sync) -> di
     sync()
     e2e = n_e2e / (time.perf_counter() - start)
     return {
-        "size": size, "params": module.model.num_params(), "examples_per_s": examples / elapsed,
+        "arch": arch, "size": size, "params": module.model.num_params(), "examples_per_s": examples / elapsed,
         "tokens_per_s": tokens / elapsed, "tflops_per_s": flops / elapsed / 1e12, "e2e_examples_per_s": e2e,
         "final_loss": float(loss.detach().float().cpu()),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Tokens/s and MFU per model size on one GPU (bf16).")
-    parser.add_argument("--sizes", default="nano,micro,tiny,small,medium,large")
+    parser = argparse.ArgumentParser(description="Tokens/s and MFU per architecture and size on one GPU (bf16).")
+    parser.add_argument("--configs", default=None, help="ARCH:SIZE,... (default: every size of every architecture)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per size")
     parser.add_argument("--warmup", type=int, default=5)
@@ -170,13 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak (default: looked up by name)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--dry-run", action="store_true", help="CPU self-check: fp32, nano+micro, 3 steps, max-ops 2")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="no GPU: run on CPU in fp32 (grid64 and lines nano + micro, 3 steps, max-ops 2) and say so")
     args = parser.parse_args(argv)
 
     import torch
 
+    from models import registry
+
+    if args.configs is None:
+        args.configs = ",".join(f"{a}:{s}" for a in registry.names() for s in registry.get(a).sizes)
     if args.dry_run:
-        args.sizes, args.steps, args.warmup, args.max_ops = "nano,micro", 3, 1, 2
+        args.configs, args.steps, args.warmup, args.max_ops = "grid64:nano,grid64:micro,lines:nano,lines:micro", 3, 1, 2
         args.precision, args.batch_size, args.workers = "fp32", min(args.batch_size, 32), 0
         device = torch.device("cpu")
     else:
@@ -194,35 +206,40 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="gensynth-gpu-bench-"))
     snapshot = build_snapshot(work, args.max_ops)
-    vocab = 3 + len(load_grammar().symbols)
+    grammar = load_grammar()
+    vocab = 3 + len(grammar.symbols)
+    grid = tuple(tuple(float(c) for c in p) for p in grammar.grid_points)
     loader = loader_rate(snapshot, args.batch_size, args.workers, seconds=1.0 if args.dry_run else 5.0)
+    if args.dry_run:
+        print("DRY RUN ON CPU (no GPU): fp32, a few steps; these numbers say nothing about a GPU")
     print(f"device: {name}; precision {args.precision}; batch {args.batch_size}; peak {peak or '?'} TFLOP/s; "
           f"split: {snapshot.meta['n_examples']:,} examples (max-ops {args.max_ops})")
     print(f"loader ({args.workers} workers): {loader:,.0f} examples/s")
-    header = f"{'size':>7} {'params':>11} {'ex/s':>10} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU':>6} {'e2e ex/s':>10} {'loader/train':>12}"
+    header = f"{'arch':>7} {'size':>7} {'params':>11} {'ex/s':>10} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU':>6} {'e2e ex/s':>10} {'loader/train':>12}"
     print(header)
     results = []
-    for size in args.sizes.split(","):
-        r = bench_size(size.strip(), snapshot, vocab, args, device, dtype, sync)
+    for config in args.configs.split(","):
+        arch, size = config.strip().split(":")
+        r = bench_size(arch, size, snapshot, vocab, grid, args, device, dtype, sync)
         r["mfu"] = r["tflops_per_s"] / peak if peak else None
         r["loader_over_train"] = loader / r["examples_per_s"]
         results.append(r)
         mfu = f"{100 * r['mfu']:5.1f}%" if r["mfu"] is not None else "    ?"
-        print(f"{r['size']:>7} {r['params']:>11,} {r['examples_per_s']:>10,.0f} {r['tokens_per_s']:>11,.0f} "
+        print(f"{r['arch']:>7} {r['size']:>7} {r['params']:>11,} {r['examples_per_s']:>10,.0f} {r['tokens_per_s']:>11,.0f} "
               f"{r['tflops_per_s']:>8.2f} {mfu:>6} {r['e2e_examples_per_s']:>10,.0f} {r['loader_over_train']:>11.1f}x")
-    bound = [r["size"] for r in results if r["loader_over_train"] < 1]
+    bound = [f"{r['arch']}:{r['size']}" for r in results if r["loader_over_train"] < 1]
     print("loader-bound sizes (the loader is slower than the GPU): " + (", ".join(bound) if bound else "none"))
     if args.json:
         args.json.write_text(json.dumps({"device": name, "precision": args.precision, "batch_size": args.batch_size,
                                          "peak_tflops": peak, "loader_examples_per_s": loader, "sizes": results}, indent=2))
-    problems = [f"{r['size']}: {k}={r[k]}" for r in results for k in ("examples_per_s", "tokens_per_s", "tflops_per_s",
+    problems = [f"{r['arch']}:{r['size']}: {k}={r[k]}" for r in results for k in ("examples_per_s", "tokens_per_s", "tflops_per_s",
                                                                      "e2e_examples_per_s", "final_loss")
                 if not (isinstance(r[k], float) and math.isfinite(r[k]) and r[k] > 0)]
     if problems:
         print("SELF-CHECK FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1
     if args.dry_run:
-        print("dry run OK: every number finite and positive")
+        print("dry run OK (CPU, not a GPU measurement): every number finite and positive")
     return 0
 
 

@@ -19,7 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tests.helpers import SPLIT_ROLES, make_split_warehouse  # noqa: E402 (shared with the tests)
+from tests.helpers import make_split_warehouse  # noqa: E402 (shared with the tests)
 
 
 # -------------------------------------------------------------------------- benchmark
@@ -38,18 +38,23 @@ def _measure_loader(dm, seconds: float = 2.0) -> float:
     return n / (time.perf_counter() - start)
 
 
-def _measure_training(snapshot, size: str, batch_size: int, steps: int, seconds: float, warmup: int = 2) -> tuple[float, float, int]:
+def _measure_training(snapshot, size: str, batch_size: int, steps: int, seconds: float, warmup: int = 2,
+                      arch: str = "grid64") -> tuple[float, float, int]:
     """Examples/s and target tokens/s of forward + backward + AdamW steps (at least ``steps`` and ``seconds``)."""
     import torch
 
     from gensynth.learning.snapshot import PAD, EpochBatchSampler, ExampleBatches
     from gensynth.universe.grammar import load_grammar
+    from models import registry
     from models.lit import PBELitModule
-    from models.pbe_transformer import config_for
 
     torch.manual_seed(0)
-    cfg = config_for(size, vocab_size=3 + len(load_grammar().symbols), n_points=snapshot.n_points, max_len=snapshot.seq_len)
-    module = PBELitModule(cfg, lr=1e-3, weight_decay=0.01, warmup_steps=1, max_steps=10_000)
+    grammar = load_grammar()
+    entry = registry.get(arch)
+    grid = {"grid": tuple(tuple(float(c) for c in p) for p in grammar.grid_points)} if entry.grid_input else {}
+    cfg = entry.config(size, vocab_size=3 + len(grammar.symbols), n_points=snapshot.n_points, max_len=snapshot.seq_len,
+                       **grid)
+    module = PBELitModule(cfg, arch=arch, lr=1e-3, weight_decay=0.01, warmup_steps=1, max_steps=10_000)
     opt = module.configure_optimizers()["optimizer"]
     data = ExampleBatches(snapshot, "train")
     sampler = EpochBatchSampler(len(data), batch_size, seed=0)
@@ -78,6 +83,7 @@ def _measure_training(snapshot, size: str, batch_size: int, steps: int, seconds:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-ops", type=int, default=2, help="universe size (2: 4,105 programs; 3: 204,105)")
+    parser.add_argument("--arch", default="grid64", help="an architecture of models/ (grid64, lines, ...)")
     parser.add_argument("--sizes", default="nano,micro,tiny,small,medium,large")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed optimizer steps per size, at least")
@@ -109,13 +115,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{snap.meta['n_examples']:,} train examples; batch {args.batch_size}")
     print(f"snapshot (warehouse -> run dir): {snap_rate:12,.0f} examples/s")
     print(f"loader   (snapshot -> batches):  {loader_rate:12,.0f} examples/s")
+    print(f"architecture {args.arch}")
     print(f"{'size':>8} {'params':>12} {'train ex/s':>12} {'tokens/s':>12} {'loader / train':>15}")
     from gensynth.learning.snapshot import Snapshot
 
     snapshot = Snapshot.load(work / "snapshot")
     rates = {}
     for size in args.sizes.split(","):
-        ex_s, tok_s, n = _measure_training(snapshot, size, args.batch_size, args.steps, args.seconds)
+        ex_s, tok_s, n = _measure_training(snapshot, size, args.batch_size, args.steps, args.seconds, arch=args.arch)
         rates[size] = ex_s
         print(f"{size:>8} {n:12,} {ex_s:12,.1f} {tok_s:12,.0f} {loader_rate / ex_s:14,.0f}x")
     smallest = args.sizes.split(",")[0]

@@ -1,4 +1,8 @@
-"""gensynth's models: the programming-by-example transformer and its helpers.
+"""gensynth's models: a registry of programming-by-example architectures and their helpers.
+
+``models.registry`` lists the architectures (each a file here that registers itself:
+its config, sizes, FLOPs formula and builder); ``models.decoder`` and
+``models.decoding`` are the decoder and the search every architecture shares.
 
 Names load lazily, so ``from models import pass_at_k`` does not import torch and the
 CLI stays instant; torch and lightning load on first use of a name that needs them.
@@ -14,15 +18,15 @@ from models.pass_at_k import pass_at_k
 
 # Public name -> module that defines it.
 _EXPORTS = {
-    "PAD": "pbe_transformer",
-    "BOS": "pbe_transformer",
-    "EOS": "pbe_transformer",
-    "N_SPECIAL": "pbe_transformer",
+    "PAD": "blocks",
+    "BOS": "blocks",
+    "EOS": "blocks",
+    "N_SPECIAL": "blocks",
     "ModelConfig": "pbe_transformer",
     "PBETransformer": "pbe_transformer",
     "SIZES": "pbe_transformer",
     "config_for": "pbe_transformer",
-    "value_features": "pbe_transformer",
+    "value_features": "blocks",
     "training_flops": "flops",
     "PBELitModule": "lit",
 }

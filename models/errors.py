@@ -1,11 +1,10 @@
 """The error the model package raises for bad configs and bad arguments.
 
-It is a ``GensynthError``, so the CLI prints it as ``Error: ...`` without a traceback,
-and a ``ValueError``, so plain Python callers can catch it the usual way.
+A ``ValueError`` whose message names the field or argument. The models package stands
+alone (it imports nothing from gensynth); gensynth's learning stage turns a ModelError
+into its own one-paragraph error where a user's flag caused it.
 """
 
-from gensynth.errors import GensynthError
 
-
-class ModelError(GensynthError, ValueError):
+class ModelError(ValueError):
     """A bad model config, size name or argument; the message names the field."""

@@ -1,14 +1,13 @@
-"""The programming-by-example transformer: function values in, prefix program out.
+"""grid64: the paper's programming-by-example transformer, one encoder position per grid point.
 
-An encoder reads a function's outputs on a fixed grid of P input points; a decoder
-writes a program as prefix tokens, cross-attending to the encoded points. Read it top
-down: config, value featurisation, attention, blocks, the model, then the size ladder.
+An encoder reads a function's outputs on a fixed grid of P input points (one position
+per point, the point identified by a learned index embedding, plus a summary slot); the
+shared decoder (``models.decoder``) writes a program as prefix tokens, cross-attending
+to the encoded points. Read it top down: config, the model, the size ladder, the FLOPs
+formula, the registry entry. Kept as the study's architecture and for comparison.
 
 Shapes in comments: B batch, P grid points, S = P + 1 encoder positions (the grid plus
 one summary slot), T decoder positions, C = d_model, H heads, V vocabulary.
-
-Token ids are fixed across the project: PAD=0, BOS=1, EOS=2, grammar symbols from 3.
-A target is ``BOS t1 ... tn EOS`` then PAD.
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from models.blocks import (BOS, EOS, N_SPECIAL, N_VALUE_FEATURES, PAD, EncoderBlock,  # noqa: F401 (re-exported)
+                           value_features)
+from models.decoder import PrefixDecoder, decoder_macs
 from models.errors import ModelError
-
-PAD, BOS, EOS = 0, 1, 2
-N_SPECIAL = 3  # grammar symbols start at this id
+from models.registry import Architecture, register
 
 
 # ----------------------------------------------------------------------------- config
@@ -85,149 +84,11 @@ class ModelConfig:
             raise ModelError("invalid ModelConfig: " + "; ".join(problems))
 
 
-# ------------------------------------------------------------------ value features
-
-LOG_SCALE = 10.0  # log1p(|v|) / 10: 1e6 -> 1.4, the float64 maximum -> 71, all finite
-CLIP = 4.0  # the raw value clipped to [-4, 4] and divided by 4
-# Fourier features sin(w v), cos(w v) at w = pi * 2^k: periods from 128 down to 1/8.
-FOURIER_FREQS = tuple(math.pi * 2.0**k for k in range(-6, 5))
-FOURIER_CLAMP = 1e4  # v is clamped first so sin / cos stay accurate in float32
-N_VALUE_FEATURES = 9 + 2 * len(FOURIER_FREQS)
-
-
-def value_features(values: torch.Tensor) -> torch.Tensor:
-    """Per-point features of function values, finite for any input, (B, P) -> (B, P, 31).
-
-    Values span 1e-3..1e6 and beyond and may be NaN or +-inf where the program is
-    undefined. A raw value would swamp the network, so each point is described by
-    flags for its kind (finite, NaN, +inf, -inf), its sign, its magnitude on a log
-    scale, and its raw value clipped to a small range (the log scale squashes the
-    differences between small values that the clipped value keeps). Non-finite
-    values are replaced by 0 before any arithmetic, so no NaN or inf enters the net.
-    Computed in the input's dtype: float64 values up to 1.8e308 stay finite here.
-
-    The log and clipped features make nearby values (4 vs 5, 8 vs 9) almost equal
-    inputs, yet an exact answer has to tell them apart: sin and cos of the value at
-    11 frequencies (periods 128 down to 1/8) give every value up to ~64 a distinct,
-    well-separated code. On the max-ops-2 universe they raised a nano model's train
-    pass@1 after 2,000 steps from 0.67 to 0.90 (20% of programs as train, batch 64).
-    """
-    finite = torch.isfinite(values)  # (B, P)
-    v = torch.where(finite, values, torch.zeros_like(values))  # (B, P), 0 where undefined
-    log_mag = torch.log1p(v.abs()) / LOG_SCALE
-    sign = torch.sign(v)
-    vc = v.clamp(-FOURIER_CLAMP, FOURIER_CLAMP)
-    waves = [f(vc * w) for w in FOURIER_FREQS for f in (torch.sin, torch.cos)]  # 0 where undefined: sin 0, cos 0 = 1
-    return torch.stack(
-        [
-            finite,
-            torch.isnan(values),
-            torch.isposinf(values),
-            torch.isneginf(values),
-            sign,
-            log_mag,
-            sign * log_mag,  # signed log: monotone in v, so order is visible in one feature
-            v.clamp(-CLIP, CLIP) / CLIP,
-            finite & (v == torch.round(v)),  # integer-valued points hint at polynomial programs
-            *waves,
-        ],
-        dim=-1,
-    ).to(values.dtype)  # (B, P, 31); the bool flags become 0.0 / 1.0
-
-
-# ------------------------------------------------------------------- building blocks
-
-
-class Attention(nn.Module):
-    """Multi-head attention from queries x to a context: self-attention when ctx is x.
-
-    Queries and keys/values have separate projections so the same module serves
-    self-attention and cross-attention (decoder queries, encoder keys/values).
-    """
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.n_heads = config.n_heads
-        self.dropout = config.dropout
-        self.q = nn.Linear(config.d_model, config.d_model)
-        self.kv = nn.Linear(config.d_model, 2 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor, keep: torch.Tensor | None = None,
-                causal: bool = False) -> torch.Tensor:
-        """x (B, T, C) attends to ctx (B, S, C); keep (B, S) bool marks keys it may see."""
-        B, T, C = x.shape
-        S = ctx.shape[1]
-        hd = C // self.n_heads
-        q = self.q(x).view(B, T, self.n_heads, hd).transpose(1, 2)  # (B, H, T, hd)
-        k, v = self.kv(ctx).split(C, dim=2)  # (B, S, C) each
-        k = k.view(B, S, self.n_heads, hd).transpose(1, 2)  # (B, H, S, hd)
-        v = v.view(B, S, self.n_heads, hd).transpose(1, 2)  # (B, H, S, hd)
-        # Boolean mask, True = may attend; (B, 1, 1, S) broadcasts over heads and queries.
-        mask = None if keep is None else keep[:, None, None, :]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal,
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # (B, H, T, hd)
-        y = y.transpose(1, 2).reshape(B, T, C)  # re-join the heads: (B, T, C)
-        return self.resid_dropout(self.proj(y))
-
-
-class MLP(nn.Module):
-    """Position-wise feed-forward: C -> d_ff -> C with a GELU."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.fc = nn.Linear(config.d_model, config.d_ff)
-        self.proj = nn.Linear(config.d_ff, config.d_model)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.proj(F.gelu(self.fc(x))))  # (B, T, C)
-
-
-class EncoderBlock(nn.Module):
-    """Pre-LN block: self-attention over the shown grid points, then an MLP."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.d_model)
-        self.attn = Attention(config)
-        self.ln_2 = nn.LayerNorm(config.d_model)
-        self.mlp = MLP(config)
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        h = self.ln_1(x)  # (B, S, C)
-        x = x + self.attn(h, h, keep=keep)
-        return x + self.mlp(self.ln_2(x))
-
-
-class DecoderBlock(nn.Module):
-    """Pre-LN block: causal self-attention, cross-attention to the points, an MLP."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.d_model)
-        self.self_attn = Attention(config)
-        self.ln_2 = nn.LayerNorm(config.d_model)
-        self.cross_attn = Attention(config)
-        self.ln_3 = nn.LayerNorm(config.d_model)
-        self.mlp = MLP(config)
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_keep: torch.Tensor) -> torch.Tensor:
-        h = self.ln_1(x)  # (B, T, C)
-        x = x + self.self_attn(h, h, causal=True)
-        # memory is already layer-normed by the encoder, so only the queries are normed.
-        x = x + self.cross_attn(self.ln_2(x), memory, keep=memory_keep)
-        return x + self.mlp(self.ln_3(x))
-
-
 # ------------------------------------------------------------------------- the model
 
 
-class PBETransformer(nn.Module):
-    """Encoder over the shown grid values, causal decoder over program tokens."""
+class PBETransformer(PrefixDecoder, nn.Module):
+    """Encoder over the shown grid values (one position per point), the shared prefix decoder."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -241,16 +102,13 @@ class PBETransformer(nn.Module):
         # decoder something to attend to even when every point is hidden (an all-False
         # mask would make softmax produce NaN), and a place to pool the whole function.
         self.summary = nn.Parameter(torch.zeros(1, 1, C))
-        self.encoder = nn.ModuleList(EncoderBlock(config) for _ in range(config.n_enc_layers))
+        self.encoder = nn.ModuleList(EncoderBlock(C, config.n_heads, config.d_ff, config.dropout)
+                                     for _ in range(config.n_enc_layers))
         self.ln_enc = nn.LayerNorm(C)
-        # Decoder input: token + position embeddings.
-        self.tok_emb = nn.Embedding(config.vocab_size, C)
-        self.pos_emb = nn.Embedding(config.max_len, C)
-        self.drop = nn.Dropout(config.dropout)
-        self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.n_dec_layers))
-        self.ln_dec = nn.LayerNorm(C)
-        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
-        self.lm_head.weight = self.tok_emb.weight  # weight tying: one table in, one out
+        # The decoder: token + position embeddings, blocks, tied head (registered after the
+        # encoder, so parameter init draws in the same order as before the decoder was shared).
+        self._init_decoder(config.vocab_size, C, config.n_heads, config.n_dec_layers, config.d_ff, config.max_len,
+                           config.dropout)
 
         self.apply(self._init_weights)
         # GPT-2 init: scale each residual-branch output projection by 1/sqrt(#branches)
@@ -301,131 +159,7 @@ class PBETransformer(nn.Module):
             x = block(x, keep)
         return self.ln_enc(x), keep
 
-    def decode(self, tokens_in: torch.Tensor, memory: torch.Tensor, memory_keep: torch.Tensor) -> torch.Tensor:
-        """tokens_in (B, T) long, memory (B, S, C), memory_keep (B, S) -> logits (B, T, V)."""
-        T = tokens_in.shape[1]
-        if T > self.config.max_len:
-            raise ModelError(f"decoder input has {T} tokens but max_len is {self.config.max_len}; "
-                             f"raise max_len in the model config")
-        pos = torch.arange(T, device=tokens_in.device)  # (T,)
-        x = self.drop(self.tok_emb(tokens_in) + self.pos_emb(pos))  # (B, T, C)
-        for block in self.decoder:
-            x = block(x, memory, memory_keep)
-        return self.lm_head(self.ln_dec(x))  # (B, T, V)
-
-    def forward(self, values: torch.Tensor, shown: torch.Tensor, tokens_in: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits: values (B, P), shown (B, P) bool, tokens_in (B, T) -> (B, T, V).
-
-        Position t's logits predict token t + 1; they depend on tokens_in[:, :t+1] only.
-        """
-        return self.decode(tokens_in, *self.encode(values, shown))
-
-    @torch.no_grad()
-    def generate(self, values: torch.Tensor, shown: torch.Tensor, max_len: int | None = None,
-                 num_samples: int = 1, temperature: float = 0.0, arity: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode programs: returns tokens (B, num_samples, max_len) and log-probs (B, num_samples).
-
-        Each row of tokens has the target layout ``BOS t1 ... tn EOS PAD ...``; a row
-        that reaches max_len without EOS is cut there (only possible unconstrained).
-        temperature 0 is greedy (all samples then agree); > 0 samples from
-        softmax(logits / temperature). PAD and BOS are never emitted. Call model.eval()
-        first, or dropout stays on; `generator` seeds sampling (on the model's device).
-
-        The log-prob of a sequence is the sum over its emitted tokens, up to and
-        including EOS, of log softmax(logits) at temperature 1 over the allowed tokens.
-
-        arity (V,) long, optional: each grammar symbol's arity (ids < 3 are ignored; -1
-        by convention). With it, decoding is grammar-constrained and always yields one
-        complete prefix tree: a counter of open argument slots starts at 1 and a
-        symbol of arity a changes it by a - 1; EOS is allowed only when it is 0,
-        symbols only while it is > 0 and while the tree can still close in the
-        positions left.
-        """
-        cfg = self.config
-        max_len = cfg.max_len if max_len is None else max_len
-        if not 2 <= max_len <= cfg.max_len:
-            raise ModelError(f"max_len must be in [2, {cfg.max_len}] (the config's max_len), got {max_len}")
-        if num_samples < 1:
-            raise ModelError(f"num_samples must be >= 1, got {num_samples}")
-        if temperature < 0:
-            raise ModelError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-        if arity is not None:
-            arity = self._check_arity(arity, max_len).to(values.device)
-
-        B, V = values.shape[0], cfg.vocab_size
-        memory, keep = self.encode(values, shown)  # (B, S, C), (B, S)
-        # Encode once, then repeat each function for its samples: (B * num_samples, S, C).
-        memory = memory.repeat_interleave(num_samples, dim=0)
-        keep = keep.repeat_interleave(num_samples, dim=0)
-        N = B * num_samples
-
-        tokens = torch.full((N, max_len), PAD, dtype=torch.long, device=values.device)
-        tokens[:, 0] = BOS
-        logprob = torch.zeros(N, device=values.device)
-        done = torch.zeros(N, dtype=torch.bool, device=values.device)
-        open_slots = torch.ones(N, dtype=torch.long, device=values.device)
-        never = torch.zeros(V, dtype=torch.bool, device=values.device)
-        never[[PAD, BOS]] = True
-
-        for i in range(1, max_len):
-            # Recompute the whole prefix each step: T <= ~24, so a KV cache buys little.
-            logits = self.decode(tokens[:, :i], memory, keep)[:, -1].float()  # (N, V)
-            if arity is None:
-                allowed = ~never.expand(N, V)
-            else:
-                allowed = self._allowed(open_slots, arity, left=max_len - 1 - i)  # (N, V)
-            logits = logits.masked_fill(~allowed, float("-inf"))
-            logp = F.log_softmax(logits, dim=-1)  # (N, V)
-            if temperature == 0.0:
-                nxt = logits.argmax(dim=-1)  # (N,)
-            else:
-                probs = F.softmax(logits / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
-            # Finished rows get PAD and add nothing to their log-prob.
-            step_logp = logp.gather(1, nxt[:, None]).squeeze(1)
-            logprob += torch.where(done, torch.zeros_like(step_logp), step_logp)
-            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            tokens[:, i] = nxt
-            if arity is not None:
-                is_symbol = nxt >= N_SPECIAL
-                open_slots += torch.where(is_symbol, arity[nxt] - 1, torch.zeros_like(nxt))
-            done |= nxt == EOS
-            if bool(done.all()):
-                break
-        return tokens.view(B, num_samples, max_len), logprob.view(B, num_samples)
-
-    def _check_arity(self, arity: torch.Tensor, max_len: int) -> torch.Tensor:
-        V = self.config.vocab_size
-        arity = torch.as_tensor(arity, dtype=torch.long)
-        if arity.shape != (V,):
-            raise ModelError(f"arity must have shape (vocab_size={V},), got {tuple(arity.shape)}")
-        symbols = arity[N_SPECIAL:]
-        if (symbols < 0).any():
-            raise ModelError(f"arity of every grammar symbol (ids >= {N_SPECIAL}) must be >= 0, "
-                             f"got {arity.tolist()}")
-        if not (symbols == 0).any():
-            raise ModelError("arity has no leaf (arity-0 symbol), so no program can be completed")
-        if max_len < 3:
-            raise ModelError(f"constrained decoding needs max_len >= 3 (BOS, leaf, EOS), got {max_len}")
-        return arity
-
-    @staticmethod
-    def _allowed(open_slots: torch.Tensor, arity: torch.Tensor, left: int) -> torch.Tensor:
-        """Tokens allowed next, (N, V) bool, given open slots (N,) and `left` positions after it.
-
-        A symbol of arity a leaves open' = open + a - 1 slots. Each later position
-        closes at most one slot (a leaf) and one more is needed for EOS, so the
-        symbol is allowed only if open' + 1 <= left. By induction open <= left + 1
-        before every step, so a leaf or EOS is always allowed and decoding never
-        gets stuck.
-        """
-        V = arity.shape[0]
-        is_symbol = torch.arange(V, device=arity.device) >= N_SPECIAL  # (V,)
-        new_open = open_slots[:, None] + arity.clamp(min=0)[None, :] - 1  # (N, V)
-        allowed = is_symbol[None, :] & (open_slots[:, None] > 0) & (new_open + 1 <= left)
-        allowed[:, EOS] = open_slots == 0
-        return allowed
+    # decode, forward, generate: models.decoder.PrefixDecoder (with the KV cache).
 
 
 # ---------------------------------------------------------------------- size ladder
@@ -460,5 +194,56 @@ def config_for(size: str, **overrides) -> ModelConfig:
     return ModelConfig(**{**SIZES[size], **overrides})
 
 
+
+def training_flops(config: ModelConfig, n_sequences: int, dec_len: int, enc_len: int | None = None) -> int:
+    """FLOPs to train grid64 on n_sequences examples (forward + backward), one multiply-add = 2 FLOPs.
+
+    Arguments:
+        n_sequences: examples processed (batch size x steps, summed over epochs).
+        dec_len: decoder input length T per example (under teacher forcing the target
+            length minus one; padded length if batches are padded to a fixed length).
+        enc_len: grid points P per example (default config.n_points). The encoder
+            runs on S = P + 1 positions: the grid plus the learned summary slot.
+
+    What is counted, per example (C = d_model, F = d_ff, V = vocab_size):
+      * Matrix multiplies by weights, 6 FLOPs per weight per token it acts on (2 forward,
+        4 backward: input grad and weight grad), each weight paired with the tokens it
+        really acts on:
+          - value projection (31 x C) on P grid points;
+          - encoder layers, 4C^2 (q, k, v, out) + 2CF (MLP) on S encoder positions;
+          - the decoder (``models.decoder.decoder_macs``): per layer 4C^2 + 2C^2 + 2CF on
+            T positions and 2C^2 (cross-attention k and v) on the S memory positions;
+            the tied head C x V on T positions.
+      * Attention scores (Q K^T) and weighted values (A V): 2 x 2 x T_q x T_k x C
+        forward per layer, x3 for forward + backward: encoder self-attention S x S,
+        decoder self-attention T x T (counted dense: the causal mask saves no work in
+        the kernels, and FlopCounterMode counts it dense too), cross-attention T x S.
+
+    Not counted: embedding lookups, biases, layer norms, GELU, softmax, dropout, the
+    loss, and the optimizer step; all are O(C) per token, a few percent at most. The
+    value projection's input needs no gradient, so the estimate overcounts it by 2
+    FLOPs per weight per point, a negligible amount.
+    """
+    P = config.n_points if enc_len is None else enc_len
+    S, T = P + 1, dec_len
+    C, Ff = config.d_model, config.d_ff
+    dec_weights, dec_attention = decoder_macs(C, Ff, config.vocab_size, config.n_dec_layers, T, S)
+    macs = N_VALUE_FEATURES * C * P + config.n_enc_layers * (4 * C * C + 2 * C * Ff) * S + dec_weights
+    attn_macs = config.n_enc_layers * 2 * S * S * C + dec_attention
+    return n_sequences * (6 * macs + 3 * 2 * attn_macs)  # backward is about twice the forward
+
+
+# ------------------------------------------------------------------------ registry
+
+ARCH = register(Architecture(
+    name="grid64",
+    description="the paper's transformer: one encoder position per grid point (65 for the 8x8 grid)",
+    config_class=ModelConfig,
+    sizes=SIZES,
+    default_size="micro",
+    build=lambda config: PBETransformer(config),
+    training_flops=training_flops,
+))
+
 __all__ = ["PAD", "BOS", "EOS", "N_SPECIAL", "ModelConfig", "value_features", "PBETransformer",
-           "SIZES", "config_for"]
+           "SIZES", "config_for", "training_flops", "ARCH"]

@@ -32,7 +32,8 @@ EXPECTED = {
              ("status", "VARCHAR"), ("error", "VARCHAR"), ("started_at", "TIMESTAMP WITH TIME ZONE"),
              ("finished_at", "TIMESTAMP WITH TIME ZONE"), ("ingested_at", "TIMESTAMP WITH TIME ZONE"),
              ("results_id", "VARCHAR"),  # + migration 0003_runs_results_id
-             ("attempts", "INTEGER"), ("killed_attempts", "INTEGER")],  # + migration 0005_run_attempts
+             ("attempts", "INTEGER"), ("killed_attempts", "INTEGER"),  # + migration 0005_run_attempts
+             ("arch", "VARCHAR")],  # + migration 0006_runs_arch
     "metrics": [("run_id", "VARCHAR"), ("step", "INTEGER"), ("name", "VARCHAR"), ("value", "DOUBLE")],
     "predictions": [("run_id", "VARCHAR"), ("view", "VARCHAR"), ("role", "VARCHAR"), ("program_id", "INTEGER"),
                     ("decoding", "VARCHAR"), ("sample_index", "INTEGER"), ("predicted", "VARCHAR"),

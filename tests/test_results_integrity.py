@@ -307,6 +307,24 @@ def test_evaluations_add_and_the_views_count_the_most_complete(env):
     assert {r[0] for r in q(wh, "SELECT n FROM pass_at_k WHERE run_id = ?", [run_id])} == {10}
 
 
+def test_a_failed_replacing_evaluation_loses_nothing(env):
+    """`eval --replace` deletes the earlier evaluations only once the new one is written: an
+    evaluation that fails (here: the checkpoint cannot be read) leaves every file and row."""
+    from gensynth.results.ingest import runs_root
+
+    wh, run_id, _ = env
+    run_dir = runs_root(wh) / run_id
+    rows = q(wh, "SELECT count(*), count(DISTINCT eval_id) FROM predictions WHERE run_id = ?", [run_id])
+    files = sorted(p.relative_to(run_dir) for p in (run_dir / "evals").rglob("*") if p.is_file())
+    ckpt = run_dir / json.loads((run_dir / "state.json").read_text())["checkpoint_path"]
+    ckpt.write_bytes(b"not a checkpoint")
+    out = cli("eval", "--run", run_id, "--eval-limit", "10", "--replace", "-w", wh)
+    assert out.exit_code == 1 and "cannot be read" in out.output and "nothing was changed" in " ".join(out.output.split())
+    assert q(wh, "SELECT count(*), count(DISTINCT eval_id) FROM predictions WHERE run_id = ?", [run_id]) == rows
+    after = sorted(p.relative_to(run_dir) for p in (run_dir / "evals").rglob("*") if p.is_file())
+    assert {p.name for p in after} >= {p.name for p in files} and (run_dir / "evals" / VIEW / "earlier").is_dir()
+
+
 def test_eval_on_another_split_reports_and_excludes_what_the_run_trained_on(env):
     from gensynth.learning.predictions import EvalSettings
     from gensynth.learning.train import evaluate

@@ -10,6 +10,7 @@ import torch
 from helpers import add_split, make_split_warehouse
 from gensynth.learning.snapshot import (
     EpochBatchSampler,
+    ExampleBatches,
     Snapshot,
     SplitDataModule,
     check_split,
@@ -208,3 +209,38 @@ def test_split_errors_name_the_problem_and_the_fix(wh, tmp_path):
             require_embeddings(con, path)
     finally:
         con.close()
+
+
+def test_canonical_targets_are_each_functions_smallest_program(snapshot):
+    programs = ExampleBatches(snapshot, "train")
+    canonical = ExampleBatches(snapshot, "train", targets="canonical")
+    idx = np.arange(len(programs))
+    a, b = programs[idx], canonical[idx]
+    assert torch.equal(a["values"].nan_to_num(7.5), b["values"].nan_to_num(7.5)) and torch.equal(a["program_id"], b["program_id"])
+    fi = np.asarray(snapshot.function_index[snapshot.role_slice("train")])
+    assert torch.equal(b["tokens"], torch.from_numpy(np.asarray(snapshot.smallest_tokens[fi], dtype=np.int64)))
+    # Many programs, one target per function: canonical targets are fewer distinct sequences than programs.
+    assert len({tuple(t) for t in b["tokens"].tolist()}) == len(set(fi.tolist())) < len({tuple(t) for t in a["tokens"].tolist()})
+
+
+def test_validation_uses_a_fixed_seeded_subsample():
+    from gensynth.learning.snapshot import validation_subset
+
+    a = validation_subset(1000, 100, seed=0)
+    assert len(a) == 100 == len(set(a.tolist())) and (np.diff(a) > 0).all() and a.max() < 1000
+    assert np.array_equal(a, validation_subset(1000, 100, seed=0))  # the same every validation and after a resume
+    assert not np.array_equal(a, validation_subset(1000, 100, seed=1))
+    assert np.array_equal(validation_subset(50, 100, seed=0), np.arange(50))  # smaller than the size: all of it
+    assert np.array_equal(validation_subset(50, 0, seed=0), np.arange(50))  # 0: the whole role
+
+
+def test_the_val_loader_serves_the_subsample(snapshot, tmp_path):
+    from gensynth.learning.snapshot import SplitDataModule, validation_subset
+
+    snapshot.write(tmp_path / "snap")
+    n_val = snapshot.role_size("val")
+    dm = SplitDataModule(tmp_path / "snap", batch_size=8, seed=3, val_size=n_val // 2)
+    ids = torch.cat([b["program_id"] for b in dm.val_dataloader()]).numpy()
+    start = snapshot.role_slice("val").start
+    expected = np.asarray(snapshot.program_id)[start + validation_subset(n_val, n_val // 2, seed=3)]
+    assert np.array_equal(ids, expected)

@@ -103,6 +103,31 @@ def test_sweep_file_problems_are_reported_together(tmp_path):
         load_sweep("nope")
 
 
+@pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", "..", ""])
+def test_a_sweep_name_that_is_a_path_is_refused(tmp_path, name):
+    f = tmp_path / "s.toml"
+    f.write_text(f"name = {json.dumps(name)}\n" + TINY.replace('name = "tiny"\n', ""))
+    with pytest.raises(GensynthError, match="not a valid sweep name") as err:
+        load_sweep(f)
+    assert str(f) in str(err.value) and "log folder" in str(err.value)
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_each_run_gets_its_share_of_the_cores(tmp_path):
+    from gensynth.experiments.sweep import sweep_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert sweep_threads(1) == cores and sweep_threads(cores) == 1 and sweep_threads(4 * cores) == 1
+    f = tmp_path / "s.toml"
+    f.write_text(TINY)
+    run = load_sweep(f).runs[0]
+    argv = run.argv(threads=3)
+    assert argv[argv.index("--threads") + 1] == "3"
+    assert "--threads" not in run.argv()
+    pinned = load_sweep(f, ["threads=2"]).runs[0].argv(threads=3)  # the sweep file's own value wins
+    assert pinned[pinned.index("--threads") + 1] == "2" and pinned.count("--threads") == 1
+
+
 def test_grid_expands_and_set_overrides(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text(TINY)

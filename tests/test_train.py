@@ -4,6 +4,7 @@ Runs are tiny (the nano model, tens of steps, the max-ops-2 universe) so the def
 stays fast; the DDP run and "the pipeline learns" are marked slow.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -62,7 +63,7 @@ def wh(base_wh, tmp_path):
 
 
 def config(view="split_small", steps=20, **training):
-    return RunConfig(data=DataSettings(view=view, batch_size=32), model=ModelSpec(size="nano"),
+    return RunConfig(data=DataSettings(view=view, batch_size=32), model=ModelSpec(arch="grid64", size="nano"),
                      training=TrainSettings(max_steps=steps, **{"checkpoint_every": 10, **training}))
 
 
@@ -260,6 +261,145 @@ def test_a_sigkilled_run_is_not_finished_and_resume_finishes_it(wh):
     assert dict(query(wh, "SELECT role, count(*) FROM predictions WHERE run_id = ? GROUP BY role", [run_dir.name])) == roles
 
 
+# ------------------------------------------------------------------- time budget
+
+
+def test_max_time_stops_on_the_clock_checkpoints_and_evaluates(wh):
+    budget = 0.1  # minutes: 6 s
+    cfg = RunConfig(data=DataSettings(view="split_small", batch_size=32), model=ModelSpec(size="nano"),
+                    training=TrainSettings(max_time=budget, warmup_steps=2, val_every=20, checkpoint_every=20, log_every=1))
+    s = train(wh, cfg, quiet=True)
+    assert s.status == "finished" and s.steps > 0
+    run_dir = runs_root(wh) / s.run_id
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["train_time_s"] >= 60 * budget  # it ran until the budget was spent, then stopped
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == s.steps  # the final checkpoint is the stopping point
+    assert json.loads((run_dir / "config.json").read_text())["resolved"]["max_steps"] is None
+    roles = dict(query(wh, "SELECT role, count(*) FROM split_small GROUP BY role"))
+    assert dict(query(wh, "SELECT role, count(*) FROM predictions WHERE run_id = ? GROUP BY role", [s.run_id])) == roles
+
+
+def test_with_max_time_the_schedule_runs_over_the_clock():
+    from lightning.pytorch.callbacks import Timer
+
+    from models.lit import PBELitModule, lr_multiplier
+    from models.pbe_transformer import config_for
+
+    module = PBELitModule(config_for("nano", vocab_size=12, max_len=8), lr=1e-3, weight_decay=0.0, warmup_steps=10,
+                          max_steps=None, max_time_s=100.0)
+
+    class Clock(Timer):
+        def __init__(self, elapsed):
+            super().__init__(None)
+            self.elapsed = elapsed
+
+        def time_elapsed(self, stage="train"):
+            return self.elapsed
+
+    for elapsed, expected in ((0.0, 0.0), (25.0, 0.25), (100.0, 1.0), (250.0, 1.0)):
+        module._timer = Clock(elapsed)
+        assert module.progress(step=50) == pytest.approx(expected)
+    assert lr_multiplier(50, 0.0, 10, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_multiplier(50, 1.0, 10, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_multiplier(50, 0.5, 10, "linear", 0.1) == pytest.approx(0.55)
+    assert lr_multiplier(50, 0.9, 10, "constant", 0.1) == 1.0
+    # With both budgets the schedule follows whichever is spent faster.
+    both = PBELitModule(config_for("nano", vocab_size=12, max_len=8), lr=1e-3, weight_decay=0.0, warmup_steps=0,
+                        max_steps=100, max_time_s=100.0)
+    both._timer = Clock(10.0)
+    assert both.progress(step=50) == pytest.approx(0.5)
+    both._timer = Clock(80.0)
+    assert both.progress(step=50) == pytest.approx(0.8)
+
+
+def test_a_killed_max_time_run_resumes_to_the_same_budget(wh):
+    budget = 0.4  # minutes: long enough that the first checkpoint comes well before it, even on a busy machine
+    proc = subprocess.Popen([sys.executable, "-m", "gensynth", "train", "--view", "split_small", "--size", "nano",
+                             "--arch", "grid64", "--max-time", str(budget), "--batch-size", "16",
+                             "--checkpoint-every", "3", "-q", "-w", str(wh)],
+                            env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and ckpt is None:
+        time.sleep(0.05)
+        found = list(runs_root(wh).glob("*/checkpoints/last.ckpt")) if runs_root(wh).exists() else []
+        ckpt = found[0] if found else None
+        assert proc.poll() is None, proc.stderr.read()
+    assert ckpt is not None, "no checkpoint within 120 s"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    run_dir = ckpt.parent.parent
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    spent = next(v["time_elapsed"]["train"] for v in saved["callbacks"].values() if "time_elapsed" in v)
+    assert 0 < spent < 60 * budget
+    r = resume(wh, run_dir.name, quiet=True)
+    assert r.status == "finished"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [a["start_step"] for a in state["attempts"]] == [0, saved["global_step"]]
+    assert state["attempts"][1]["train_time_offset_s"] == pytest.approx(spent)  # the clock continued from there
+    # ... to the same budget, not a new one: it stopped one step past the budget, short of spent + a full budget.
+    assert 60 * budget <= state["train_time_s"] < spent + 60 * budget
+
+
+# ------------------------------------------------------------------- stability
+
+
+@pytest.mark.parametrize("lr", [10.0, 1e4])
+def test_a_diverging_learning_rate_keeps_the_weights_finite(wh, lr):
+    """lr 10 (the issue's example) and lr 1e4 (the forward pass overflows within a few steps) stay finite.
+
+    Adam's step does not depend on the gradient's scale, so clipping alone cannot stop a
+    huge lr; steps whose gradient is not finite are skipped instead of writing NaN into
+    every weight (today's code trains lr 1e4 into NaN weights).
+    """
+    s = train(wh, config(steps=20, lr=lr), quiet=True)
+    assert s.status == "finished" and s.steps == 20
+    run_dir = runs_root(wh) / s.run_id
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    norms = [v for _, v in query(wh, "SELECT step, value FROM metrics WHERE run_id = ? AND name = 'train/grad_norm'", [s.run_id])]
+    assert norms, "the gradient norm is logged"
+    skipped = query(wh, "SELECT max(value) FROM metrics WHERE run_id = ? AND name = 'train/skipped_steps'", [s.run_id])[0][0]
+    assert skipped is not None
+    if lr >= 1e4:  # this one overflows: its non-finite steps were skipped and counted
+        assert skipped > 0
+
+
+def test_gradients_are_clipped_to_the_flag():
+    from models.lit import PBELitModule
+    from models.pbe_transformer import config_for
+
+    torch.manual_seed(0)
+    for clip, bound in ((1.0, 1.0 + 1e-4), (0.0, None)):
+        module = PBELitModule(config_for("nano", vocab_size=12, max_len=8), lr=1e-3, weight_decay=0.0, warmup_steps=1,
+                              max_steps=5, grad_clip=clip)
+        module.log = lambda *a, **k: None  # no trainer attached
+        for p in module.model.parameters():
+            p.grad = torch.full_like(p, 10.0)
+        module.on_before_optimizer_step(None)
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in module.model.parameters()]))
+        if bound is None:
+            assert norm > 100  # 0 disables clipping
+        else:
+            assert norm <= bound
+        module.model.tok_emb.weight.grad[0, 0] = float("nan")
+        module.on_before_optimizer_step(None)
+        assert all(p.grad is None for p in module.model.parameters()) and module.skipped_steps == 1
+
+
+def test_threads_default_to_the_available_cores_and_are_recorded(wh):
+    from gensynth.learning.train import RuntimeSettings
+
+    assert RuntimeSettings().resolved_threads() == len(os.sched_getaffinity(0))
+    assert RuntimeSettings().resolved_threads(devices=2) == max(1, len(os.sched_getaffinity(0)) // 2)
+    s = train(wh, dataclasses.replace(config(steps=2), runtime=RuntimeSettings(threads=1)), quiet=True)
+    cfg = json.loads((runs_root(wh) / s.run_id / "config.json").read_text())
+    assert cfg["runtime"]["threads"] == 1 and cfg["resolved"]["threads"] == 1
+    [[recorded]] = query(wh, "SELECT config FROM runs WHERE run_id = ?", [s.run_id])
+    assert json.loads(recorded)["resolved"]["threads"] == 1
+
+
 # ----------------------------------------------------------------------- bad input
 
 
@@ -285,6 +425,12 @@ def test_bad_input_fails_cleanly_and_writes_nothing(wh):
         (["--view", "split_small", "--precision", "16-mixed"], "needs --accelerator gpu"),
         (["--view", "split_small", "--k", "5"], "needs --samples"),
         (["--view", "split_small", "--eval-roles", "test_ood"], "no such role"),
+        (["--view", "split_small", "--lr", "nan"], "--lr must be a finite number"),
+        (["--view", "split_small", "--lr", "inf"], "--lr must be a finite number"),
+        (["--view", "split_small", "--seed", "99999999999999999999"], "--seed must be in [0, 4294967295]"),
+        (["--view", "split_small", "--grad-clip", "-1"], "--grad-clip must be >= 0"),
+        (["--view", "split_small", "--threads", "0"], "--threads must be >= 1"),
+        (["--view", "split_small", "--temperature", "nan"], "--temperature must be a finite number"),
         (["--resume", "nope"], "No run 'nope'"),
         (["--resume", "x", "--lr", "1"], "drop --lr"),
         ([], "Missing --view"),
@@ -385,10 +531,24 @@ def test_the_pipeline_learns(wh):
     split_small: 20% of the max-ops-2 programs for train (826 programs, 454 functions),
     10% test_id. test_id programs are new programs, mostly of functions seen in training.
     """
-    cfg = RunConfig(data=DataSettings(view="split_small", batch_size=64), model=ModelSpec(size="nano"),
+    cfg = RunConfig(data=DataSettings(view="split_small", batch_size=64), model=ModelSpec(arch="grid64", size="nano"),
                     training=TrainSettings(max_steps=4000, lr=3e-3, select="last"))
     s = train(wh, cfg, quiet=True)
     print({r: round(v["pass@1"], 3) for r, v in s.scores.items()}, f"{s.wall_time_s:.0f} s")
     assert s.scores["train"]["pass@1"] >= 0.95
     n_functions = query(wh, "SELECT count(*) FROM functions")[0][0]
     assert s.scores["test_id"]["pass@1"] > 0.5 > 10 / n_functions  # chance: naming one of 733 functions
+
+
+@pytest.mark.slow
+def test_the_lines_architecture_learns(wh):
+    """lines fits its own train role (>= 95% pass@1) on the max-ops-2 split in a couple of CPU minutes."""
+    from gensynth.learning.train import RuntimeSettings
+
+    cfg = RunConfig(data=DataSettings(view="split_small", batch_size=64), model=ModelSpec(arch="lines", size="micro"),
+                    training=TrainSettings(max_steps=2500, lr=2e-3, select="last"), runtime=RuntimeSettings(threads=1))
+    s = train(wh, cfg, quiet=True)
+    print({r: round(v["pass@1"], 3) for r, v in s.scores.items()}, f"{s.wall_time_s:.0f} s")
+    assert s.scores["train"]["pass@1"] >= 0.95
+    n_functions = query(wh, "SELECT count(*) FROM functions")[0][0]
+    assert s.scores["test_id"]["pass@1"] > 0.5 > 10 / n_functions

@@ -6,18 +6,15 @@ torch and Lightning load inside the command bodies, so ``gensynth --help`` stays
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from gensynth.cli.options import WarehouseOpt
+from gensynth.cli.options import WAREHOUSE_HELP, WarehouseOpt
 from gensynth.errors import GensynthError
 
-_CONFIG_FLAGS = ("view", "size", "d_model", "n_heads", "n_enc_layers", "n_dec_layers", "d_ff", "dropout", "max_steps",
-                 "batch_size", "lr", "weight_decay", "warmup_steps", "label_smoothing", "seed", "accelerator", "devices",
-                 "precision", "n_examples", "num_workers", "val_every", "checkpoint_every", "select", "eval_roles",
-                 "samples", "k", "temperature", "eval_limit")
 
 
 def _warehouse(path: Optional[Path]) -> Path:
@@ -39,42 +36,11 @@ def _str_list(text: Optional[str]) -> Optional[tuple[str, ...]]:
     return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def train_cmd(
-    view: Optional[str] = typer.Option(None, "--view", help="Split view to train on (split_NAME); its 'train' role is the training set."),
-    size: Optional[str] = typer.Option(None, "--size", help="Model size: nano, micro (default), tiny, small, medium, large."),
-    d_model: Optional[int] = typer.Option(None, "--d-model", help="Override the size's width."),
-    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Override the attention heads."),
-    n_enc_layers: Optional[int] = typer.Option(None, "--n-enc-layers", help="Override the encoder depth."),
-    n_dec_layers: Optional[int] = typer.Option(None, "--n-dec-layers", help="Override the decoder depth."),
-    d_ff: Optional[int] = typer.Option(None, "--d-ff", help="Override the MLP width."),
-    dropout: Optional[float] = typer.Option(None, "--dropout", help="Override the dropout."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (default: 2000)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size over all devices (default: 256)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: 1e-3)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default: 0.01)."),
-    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Warmup steps (default: 5% of max steps, <= 200)."),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="Label smoothing (default: 0)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of init, shuffling and shown points (default: 0)."),
-    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu (default) or gpu."),
-    devices: Optional[int] = typer.Option(None, "--devices", help="Devices; > 1 trains with DDP (default: 1)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Lightning precision: 32-true (default), bf16-mixed, 16-mixed (gpu), ..."),
-    n_examples: Optional[int] = typer.Option(None, "--n-examples", help="Grid points shown per task (random, fixed per task and seed) (default: all)."),
-    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader workers per device (default: 0)."),
-    val_every: Optional[int] = typer.Option(None, "--val-every", help="Steps between validations (default: max steps / 10)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between resumable checkpoints (default: max steps / 10)."),
-    select: Optional[str] = typer.Option(None, "--select", help="Checkpoint to evaluate: best (lowest val/loss; default) or last."),
-    eval_roles: Optional[str] = typer.Option(None, "--eval-roles", help="Comma-separated roles to evaluate (default: all roles)."),
-    samples: Optional[int] = typer.Option(None, "--samples", help="Sampled programs per task for pass@k (default: 0, greedy only)."),
-    k: Optional[str] = typer.Option(None, "--k", help="Comma-separated k for sampled pass@k, each <= --samples (default: 1)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default: 1.0)."),
-    eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Evaluate at most this many programs per role (seeded subset)."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue an unfinished run (RUN_ID) from its last checkpoint; takes no other run options."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    warehouse: Optional[Path] = WarehouseOpt,
-) -> None:
-    """Train a transformer on a split's train role, evaluate it on every role, store the results."""
-    args = locals()
-    given = [f"--{f.replace('_', '-')}" for f in _CONFIG_FLAGS if args[f] is not None]
+def train_cmd(**options) -> None:
+    """Train a model on a split's train role, evaluate it on every role, store the results."""
+    # The configuration flags come from the run configuration's dataclasses: _train_signature.
+    resume, quiet, warehouse = options.pop("resume"), options.pop("quiet"), options.pop("warehouse")
+    given = [o.flag for o in _options() if options.get(o.name) is not None]
     path = _warehouse(warehouse)
     from gensynth.learning import train as stage  # torch loads here, not at --help
 
@@ -83,43 +49,50 @@ def train_cmd(
             raise GensynthError(f"--resume continues a run with its recorded configuration; drop {', '.join(given)}.")
         summary = stage.resume(path, resume, quiet=quiet)
     else:
-        if view is None:
-            raise GensynthError("Missing --view: name the split to train on, e.g. --view split_random (or --resume RUN_ID).")
-        config = _run_config(args)
-        summary = stage.train(path, config, quiet=quiet)
+        from gensynth.learning.options import run_config
+
+        summary = stage.train(path, run_config(options), quiet=quiet)
     if summary.status != "ddp-worker":
         _print_summary("gensynth train", summary, path)
 
 
-def _run_config(a: dict):
-    from dataclasses import fields
+def _options():
+    from gensynth.learning.options import train_options
 
-    from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, TrainSettings
+    return train_options()
 
-    def pick(cls, **extra):
-        kw = {f.name: a[f.name] for f in fields(cls) if f.name in a and a[f.name] is not None}
-        kw.update({k: v for k, v in extra.items() if v is not None})
-        return cls(**kw)
 
-    return RunConfig(
-        data=pick(DataSettings),
-        model=pick(ModelSpec),
-        training=pick(TrainSettings),
-        eval=_eval_settings(a, None),
-    )
+def _train_signature() -> inspect.Signature:
+    """train_cmd's parameters: one typer option per configuration field, then --resume, --quiet, --warehouse.
+
+    Every option defaults to None ("not given"), so --resume can refuse given options and
+    computed defaults (k with --samples) apply; the help shows the field's real default.
+    """
+    params = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=Annotated[Optional[o.type], typer.Option(o.flag, help=o.help)])
+              for o in _options()]
+    params += [
+        inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[str], typer.Option("--resume", help="Continue an unfinished run (RUN_ID) from its last "
+                                        "checkpoint; takes no other run options.")]),
+        inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--quiet", "-q", help="No progress bar.")]),
+        inspect.Parameter("warehouse", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Optional[Path], typer.Option("--warehouse", "-w", help=WAREHOUSE_HELP)]),
+    ]
+    return inspect.Signature(params)
+
+
+train_cmd.__signature__ = _train_signature()
 
 
 def _eval_settings(a: dict, base):
-    from dataclasses import replace
+    """Evaluation settings from eval's options (config names), over ``base`` (the run's, or the defaults)."""
+    from gensynth.learning.config import EvalSettings
+    from gensynth.learning.options import eval_settings
 
-    from gensynth.learning.predictions import EvalSettings
-
-    kw = {"roles": _str_list(a.get("eval_roles")), "samples": a.get("samples"), "k": _int_list(a.get("k"), "--k"),
-          "temperature": a.get("temperature"), "limit": a.get("eval_limit")}
-    kw = {k: v for k, v in kw.items() if v is not None}
-    if kw.get("samples") and "k" not in kw:
-        kw["k"] = tuple(sorted({1, min(10, kw["samples"]), kw["samples"]}))
-    return replace(base, **kw) if base is not None else EvalSettings(**kw)
+    return eval_settings({k: v for k, v in a.items() if k in ("eval_roles", "samples", "k", "temperature", "eval_limit")},
+                         base if base is not None else EvalSettings())
 
 
 def eval_cmd(
@@ -139,8 +112,10 @@ def eval_cmd(
 
     from gensynth.learning import train as stage
 
+    from gensynth.learning.rundirs import read_json
+
     run_dir = stage.run_dir_for(path, run)
-    raw = stage._read_json(run_dir / "config.json")
+    raw = read_json(run_dir / "config.json", {})
     if "data" not in raw:
         raise GensynthError(f"Run {run} is not a training run; `gensynth eval` evaluates trained models.")
     config = stage.RunConfig.from_json(raw)
@@ -160,7 +135,8 @@ def _print_summary(title: str, s, warehouse: Optional[Path] = None) -> None:
 
     rows: list[tuple[str, object]] = [("run", s.run_id), ("view", s.view), ("status", s.status)]
     if title.endswith("train"):
-        rows += [("model", f"{s.size} ({s.n_params:,} params)"), ("steps", s.steps), ("wall time (s)", s.wall_time_s)]
+        rows += [("model", f"{s.arch} {s.size} ({s.n_params:,} params)".strip()), ("steps", s.steps),
+                 ("wall time (s)", s.wall_time_s)]
     rows.append(("checkpoint evaluated", s.checkpoint))
     for role, sc in s.scores.items():
         p = sc.get("pass@1")

@@ -44,6 +44,7 @@ import difflib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,16 +60,17 @@ ALIASES = {"split": "view", "splits": "view", "views": "view", "sizes": "size", 
 # `gensynth train` options whose CLI value is a comma-separated list.
 LIST_FLAGS = ("eval_roles", "k")
 TOP_KEYS = ("name", "description", "grid", "train")
+SWEEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # How `gensynth train` records a run stopped by Ctrl-C / SIGINT: its own message, or the
 # SystemExit that Lightning raises after catching the KeyboardInterrupt. Such runs resume.
 INTERRUPTED = ("interrupted", "KeyboardInterrupt", "SystemExit")
 
 
 def train_flags() -> tuple[str, ...]:
-    """The configuration options of `gensynth train` (config names), from the command itself."""
-    from gensynth.cli.train import _CONFIG_FLAGS
+    """The configuration options of `gensynth train` (config names), from the run configuration's dataclasses."""
+    from gensynth.learning.options import option_names
 
-    return tuple(_CONFIG_FLAGS)
+    return option_names()
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,15 @@ class SweepRun:
         v = str(self.options["view"])
         return v if v.startswith("split_") else f"split_{v}"
 
-    def argv(self) -> list[str]:
-        """Options as `gensynth train` arguments (without the warehouse and -q)."""
+    def argv(self, threads: int | None = None) -> list[str]:
+        """Options as `gensynth train` arguments (without the warehouse and -q).
+
+        ``threads`` is the sweep's share of the cores per run; a ``threads`` key in the
+        sweep file wins over it.
+        """
         out = []
-        for key, value in {**self.options, "view": self.view}.items():
+        options = {**({"threads": threads} if threads else {}), **self.options, "view": self.view}
+        for key, value in options.items():
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(v) for v in value)
             out += [f"--{key.replace('_', '-')}", str(value)]
@@ -100,15 +107,11 @@ class SweepRun:
         return " ".join(p.strip() for p in parts)
 
     def expected_config(self) -> dict:
-        """The resolved configuration `gensynth train` would record (runs.config), minus run_id/resolved."""
-        from gensynth.cli.train import _run_config
+        """The resolved configuration `gensynth train` would record (runs.config), minus run_id, resolved and runtime."""
+        from gensynth.learning.options import run_config
 
-        args = {f: None for f in train_flags()}
-        for key, value in self.options.items():
-            args[key] = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
-        args["view"] = self.view
-        config = _run_config(args)
-        return json.loads(json.dumps(config.to_json()))
+        config = run_config({**self.options, "view": self.view})
+        return _comparable(json.loads(json.dumps(config.to_json())))
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,9 @@ def load_sweep(spec: str | Path, overrides: list[str] | None = None) -> Sweep:
             fixed[name] = values[0]
     if "view" not in grid and "view" not in fixed:
         problems.append("no split: add view = [\"support_syntactic\", ...] to [grid]")
+    name = str(data.get("name", path.stem))
+    if sweep_name_problem(name):
+        problems.append(sweep_name_problem(name))
     if problems:
         raise GensynthError(f"Sweep file '{path}' has problems:\n  - " + "\n  - ".join(problems) + "\nFix them and run again.")
     keys = list(grid)
@@ -203,7 +209,7 @@ def load_sweep(spec: str | Path, overrides: list[str] | None = None) -> Sweep:
         options = {**dict(zip(keys, combo)), **fixed}
         options = {"view": options.pop("view"), **options}  # view first: reads well in labels
         runs.append(SweepRun(i, options, tuple(keys)))
-    return Sweep(str(data.get("name", path.stem)), str(data.get("description", "")).strip(), path, tuple(runs))
+    return Sweep(name, str(data.get("description", "")).strip(), path, tuple(runs))
 
 
 def _parse_scalar(text: str):
@@ -244,7 +250,39 @@ class Planned:
 
 
 def _comparable(cfg: dict) -> dict:
+    """The parts of a run's configuration that define its result.
+
+    ``runtime`` (torch threads) changes speed, not what is computed, and a sweep sets it
+    from --parallel: a run finished with 2 threads counts for a rerun with 1.
+    """
     return {k: cfg.get(k) for k in ("data", "model", "training", "eval")}
+
+
+def _recorded(cfg: dict) -> dict:
+    """A recorded run's comparable configuration, with the fields earlier versions did not record filled in
+    as those versions ran (gensynth.learning.config.RunConfig.from_json); as recorded if it does not parse."""
+    from gensynth.learning.config import RunConfig
+
+    try:
+        return _comparable(json.loads(json.dumps(RunConfig.from_json(cfg).to_json())))
+    except (GensynthError, KeyError, TypeError, ValueError):
+        return _comparable(cfg)
+
+
+def sweep_threads(parallel: int) -> int:
+    """Torch threads per run when ``parallel`` runs share the cores available to this process."""
+    from gensynth.learning.train import available_cores
+
+    return max(1, available_cores() // parallel)
+
+
+def sweep_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a sweep name, or None. It names the log folder <warehouse dir>/sweeps/<name>/."""
+    if SWEEP_NAME_RE.match(name):
+        return None
+    return (f"name '{name}' is not a valid sweep name: it names the log folder <warehouse dir>/sweeps/<name>/, so it "
+            f"must be a plain name of letters, digits, '_' and '-', starting with a letter or digit, at most 64 "
+            f"characters (no '/', '..' or absolute path); change `name = ...`")
 
 
 def existing_runs(warehouse: Path) -> list[Existing]:
@@ -259,7 +297,7 @@ def existing_runs(warehouse: Path) -> list[Existing]:
             state = json.loads((d / "state.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             continue
-        found[d.name] = Existing(d.name, _comparable(cfg), state.get("status", "?"), state.get("data_version"),
+        found[d.name] = Existing(d.name, _recorded(cfg), state.get("status", "?"), state.get("data_version"),
                                  state.get("error"), run_is_active(d))
     from gensynth.results.ingest import connect_retrying, has_results_tables
 
@@ -269,7 +307,7 @@ def existing_runs(warehouse: Path) -> list[Existing]:
             for run_id, cfg, status, version, error in con.execute(
                     "SELECT run_id, config, status, data_version, error FROM runs").fetchall():
                 if run_id not in found:
-                    found[run_id] = Existing(run_id, _comparable(json.loads(cfg)), status, version, error)
+                    found[run_id] = Existing(run_id, _recorded(json.loads(cfg)), status, version, error)
     finally:
         con.close()
     return sorted(found.values(), key=lambda e: e.run_id)
@@ -333,87 +371,57 @@ class _Job:
     before: set[str] = field(default_factory=set)
 
 
-def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = False, dry_run: bool = False,
-              python: str | None = None) -> list[Planned]:
-    """Plan the sweep and run what is left, ``parallel`` `gensynth train` processes at a time."""
-    from gensynth.progress import console
+class _Runner:
+    """Starts and finishes a sweep's `gensynth train` processes, one log file each."""
 
-    if parallel < 1:
-        raise GensynthError(f"--parallel must be >= 1, got {parallel}.")
-    warehouse = Path(warehouse).resolve()
-    plan = plan_sweep(warehouse, sweep)
-    for p in plan:
-        p.status = {"skip": "skipped", "busy": "busy"}.get(p.action, "not run")
-    todo = [p for p in plan if p.action in ("train", "resume")]
-    if dry_run or not todo:
-        return plan
-    log_dir = warehouse.parent / "sweeps" / sweep.name
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, threads)
-    exe = python or sys.executable
-    queue = list(todo)
-    running: list[_Job] = []
-    done = 0
+    def __init__(self, warehouse: Path, sweep: Sweep, parallel: int, quiet: bool, python: str | None, total: int):
+        self.warehouse, self.sweep, self.quiet, self.total = warehouse, sweep, quiet, total
+        self.log_dir = warehouse.parent / "sweeps" / sweep.name
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.threads = sweep_threads(parallel)
+        self.env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            self.env.setdefault(var, str(self.threads))
+        self.exe = python or sys.executable
+        self.done = 0
 
-    def start(p: Planned) -> _Job:
+    def start(self, p: Planned) -> _Job:
         from gensynth.results.ingest import run_dirs
 
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        p.log = log_dir / f"{p.run.index:03d}-{stamp}.log"
+        p.log = self.log_dir / f"{p.run.index:03d}-{stamp}.log"
         fh = open(p.log, "w")
-        fh.write(f"# sweep {sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
-        fh.flush()
-        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv()
-        cmd = [exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(warehouse)]
+        fh.write(f"# sweep {self.sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
+        args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(self.threads)
+        cmd = [self.exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(self.warehouse)]
         fh.write("# " + " ".join(cmd) + "\n")
         fh.flush()
-        before = {d.name for d in run_dirs(warehouse)}
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+        before = {d.name for d in run_dirs(self.warehouse)}
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL)
         return _Job(p, proc, time.monotonic(), fh, before)
 
-    def finish(job: _Job) -> None:
-        nonlocal done
+    def finish(self, job: _Job) -> None:
+        from gensynth.progress import console
+
         job.log_fh.close()
         p = job.planned
         p.seconds = time.monotonic() - job.started
         if p.action == "train":
-            p.run_id = _new_run_id(warehouse, job.before, p)
-        p.status = _run_status(warehouse, p.run_id) if p.run_id else "failed"
+            p.run_id = _new_run_id(self.warehouse, job.before, p)
+        p.status = _run_status(self.warehouse, p.run_id) if p.run_id else "failed"
         if job.proc.returncode != 0 and p.status == "finished":
             p.status = "failed"
         if p.status != "finished":
             p.note = f"exit {job.proc.returncode}: {_last_error(p.log)} (log: {p.log})"
-        done += 1
-        if not quiet:
-            console.print(f"[{done}/{len(todo)}] {p.run.label()}: {p.status}" + (f" ({p.run_id})" if p.run_id else "")
+        self.done += 1
+        if not self.quiet:
+            console.print(f"[{self.done}/{self.total}] {p.run.label()}: {p.status}" + (f" ({p.run_id})" if p.run_id else "")
                           + f" in {p.seconds:.0f} s" + ("" if p.status == "finished" else f"; log {p.log}"))
 
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    from gensynth.progress import Stages
-
-    try:
-        with Stages(quiet=quiet) as stages, stages.stage(f"sweep {sweep.name}", total=len(todo)) as advance:
-            while queue or running:
-                while queue and len(running) < parallel:
-                    p = queue.pop(0)
-                    if not quiet:
-                        console.print(f"start {p.action}: {p.run.label()}" + (f" ({p.run_id})" if p.run_id else ""))
-                    running.append(start(p))
-                time.sleep(0.2)
-                for job in [j for j in running if j.proc.poll() is not None]:
-                    running.remove(job)
-                    finish(job)
-                    advance(done)
-    except KeyboardInterrupt:
-        for job in running:  # let each run record itself as interrupted (resumable) before exiting
+    @staticmethod
+    def interrupt(running: list[_Job]) -> None:
+        """Let each run record itself as interrupted (resumable) before exiting; kill what does not stop in 60 s."""
+        for job in running:
             if job.proc.poll() is None:
                 job.proc.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 60
@@ -424,6 +432,47 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
                 job.proc.kill()
                 job.proc.wait()
             job.log_fh.close()
+
+
+def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = False, dry_run: bool = False,
+              python: str | None = None) -> list[Planned]:
+    """Plan the sweep and run what is left, ``parallel`` `gensynth train` processes at a time."""
+    from gensynth.progress import Stages, console
+
+    if parallel < 1:
+        raise GensynthError(f"--parallel must be >= 1, got {parallel}.")
+    if sweep_name_problem(sweep.name):
+        raise GensynthError(f"Sweep '{sweep.path}': {sweep_name_problem(sweep.name)}. Nothing was run.")
+    warehouse = Path(warehouse).resolve()
+    plan = plan_sweep(warehouse, sweep)
+    for p in plan:
+        p.status = {"skip": "skipped", "busy": "busy"}.get(p.action, "not run")
+    todo = [p for p in plan if p.action in ("train", "resume")]
+    if dry_run or not todo:
+        return plan
+    runner = _Runner(warehouse, sweep, parallel, quiet, python, len(todo))
+    queue, running = list(todo), []
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        with Stages(quiet=quiet) as stages, stages.stage(f"sweep {sweep.name}", total=len(todo)) as advance:
+            while queue or running:
+                while queue and len(running) < parallel:
+                    p = queue.pop(0)
+                    if not quiet:
+                        console.print(f"start {p.action}: {p.run.label()}" + (f" ({p.run_id})" if p.run_id else ""))
+                    running.append(runner.start(p))
+                time.sleep(0.2)
+                for job in [j for j in running if j.proc.poll() is not None]:
+                    running.remove(job)
+                    runner.finish(job)
+                    advance(runner.done)
+    except KeyboardInterrupt:
+        runner.interrupt(running)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

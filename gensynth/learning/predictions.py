@@ -30,56 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from gensynth.learning.config import EvalSettings  # noqa: F401 (re-exported: it lived here)
 from gensynth.learning.snapshot import BOS, EOS, N_SPECIAL, Snapshot, shown_mask
-from gensynth.errors import GensynthError
 from gensynth.universe.functions import row_hashes
 from gensynth.universe.grammar import Grammar
 from gensynth.universe.syntax import ParseError, evaluate_float, evaluate_trees, parse_prefix
 
 RTOL, ATOL = 1e-9, 1e-12
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """How a trained model is evaluated (recorded in the run's config)."""
-
-    roles: tuple[str, ...] | None = None
-    """Roles to evaluate; None = every role of the view."""
-    samples: int = 0
-    """Sampled programs per task (0 = greedy only). Needed for pass@k with k > 1."""
-    k: tuple[int, ...] = (1,)
-    """k values for sampled pass@k (each <= samples); greedy always gives pass@1."""
-    temperature: float = 1.0
-    """Sampling temperature (> 0)."""
-    offgrid_points: int = 32
-    """Random points off the grid for the aliasing check."""
-    seed: int = 0
-    """Seeds the samples and the off-grid points."""
-    batch_size: int = 256
-    """Functions decoded at once."""
-    limit: int | None = None
-    """At most this many programs per role (a seeded random subset); None = all."""
-
-    def __post_init__(self):
-        problems = []
-        if self.samples < 0:
-            problems.append(f"--samples must be >= 0, got {self.samples}")
-        if any(k < 1 for k in self.k):
-            problems.append(f"--k values must be >= 1, got {list(self.k)}")
-        elif self.samples and max(self.k) > self.samples:
-            problems.append(f"--k {max(self.k)} needs at least that many --samples (got {self.samples})")
-        elif not self.samples and any(k > 1 for k in self.k):
-            problems.append(f"--k {max(self.k)} needs --samples N with N >= {max(self.k)} (greedy decoding gives pass@1 only)")
-        if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
-        if self.offgrid_points < 1:
-            problems.append(f"offgrid_points must be >= 1, got {self.offgrid_points}")
-        if self.batch_size < 1:
-            problems.append(f"eval batch size must be >= 1, got {self.batch_size}")
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--eval-limit must be >= 1, got {self.limit}")
-        if problems:
-            raise GensynthError("Invalid evaluation settings: " + "; ".join(problems) + ".")
 
 
 @dataclass
@@ -175,10 +132,15 @@ def agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def decode(model, values: np.ndarray, shown: np.ndarray | None, arity: torch.Tensor, max_len: int,
            num_samples: int, temperature: float, generator: torch.Generator | None,
-           batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Decode each row of ``values`` (F, P): tokens (F, S, T) int64 and log-probs (F, S)."""
+           batch_size: int, device: torch.device, beam_width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Decode each row of ``values`` (F, P): tokens (F, S, T) int64 and log-probs (F, S).
+
+    S is ``num_samples`` (greedy at temperature 0, else sampled), or ``beam_width`` beams
+    per task, best first, when beam_width > 0. ``model`` is any registered architecture
+    (``models.registry``): its ``generate`` decodes with the KV cache.
+    """
     model.eval()
-    F_, S = len(values), max(num_samples, 1)
+    F_, S = len(values), (beam_width or max(num_samples, 1))
     tokens = np.zeros((F_, S, max_len), np.int64)
     logprob = np.zeros((F_, S), np.float64)
     for start in range(0, F_, batch_size):
@@ -186,86 +148,127 @@ def decode(model, values: np.ndarray, shown: np.ndarray | None, arity: torch.Ten
         v = torch.from_numpy(np.ascontiguousarray(values[sl])).to(device)
         m = (torch.ones_like(v, dtype=torch.bool) if shown is None
              else torch.from_numpy(np.ascontiguousarray(shown[sl])).to(device))
-        t, lp = model.generate(v, m, max_len=max_len, num_samples=S, temperature=temperature,
-                               arity=arity, generator=generator)
+        t, lp = model.generate(v, m, max_len=max_len, num_samples=1 if beam_width else S, temperature=temperature,
+                               arity=arity, generator=generator, beam_width=beam_width)
         tokens[sl, :, : t.shape[2]] = t.cpu().numpy()
         logprob[sl] = lp.double().cpu().numpy()
     return tokens, logprob
 
 
-def evaluate_role(model, snapshot: Snapshot, role: str, grammar: Grammar, settings: EvalSettings,
-                  n_examples: int | None, data_seed: int, device: torch.device | str = "cpu",
-                  run_id: str = "", view: str = "") -> RoleResult:
-    """Decode and check every program of ``role`` (or a seeded subset of ``settings.limit``)."""
-    from models.pass_at_k import pass_at_k
+@dataclass
+class RoleTargets:
+    """What one role's programs are checked against: rows, their functions (decoded once each), references."""
 
-    device = torch.device(device)
+    rows: np.ndarray  # (n,) snapshot rows of the programs evaluated
+    funcs: np.ndarray  # (F,) snapshot function rows, each decoded once
+    inv: np.ndarray  # (n,) index into funcs of each program's function
+    values: np.ndarray  # (F, P) the functions' outputs
+    shown: np.ndarray | None  # (F, P) the points shown to the model (None: all)
+    target_hash: np.ndarray  # (F, 2) functions.value_hash, value_hash2
+    target_off: np.ndarray  # (F, Q) the smallest program's values off the grid
+    prog_tokens: np.ndarray  # (n, T) each program's own tokens (exact_match)
+    checker: Checker
+
+
+def role_targets(snapshot: Snapshot, role: str, grammar: Grammar, settings: EvalSettings, n_examples: int | None,
+                 data_seed: int) -> RoleTargets:
+    """The programs of ``role`` (a seeded subset of ``settings.limit``) and their references."""
     sl = snapshot.role_slice(role)
     rows = np.arange(sl.start, sl.stop)
     if settings.limit is not None and len(rows) > settings.limit:
         rows = np.sort(np.random.default_rng([settings.seed, 0x5EB]).choice(rows, settings.limit, replace=False))
-    fidx = np.asarray(snapshot.function_index[rows])
-    funcs, inv = np.unique(fidx, return_inverse=True)  # decode each function once
+    funcs, inv = np.unique(np.asarray(snapshot.function_index[rows]), return_inverse=True)  # decode each function once
     fids = np.asarray(snapshot.function_id)[funcs]
-    values = np.asarray(snapshot.values[funcs])
-    shown = shown_mask(fids, snapshot.n_points, n_examples, data_seed)  # the mask training used
+    checker = Checker(grammar, offgrid_points(grammar, settings.offgrid_points, settings.seed))
+    return RoleTargets(
+        rows=rows, funcs=funcs, inv=inv, values=np.asarray(snapshot.values[funcs]),
+        shown=shown_mask(fids, snapshot.n_points, n_examples, data_seed),  # the mask training used
+        target_hash=np.stack([np.asarray(snapshot.value_hash[funcs]), np.asarray(snapshot.value_hash2[funcs])], axis=1),
+        target_off=checker.offgrid_values(np.asarray(snapshot.smallest_tokens[funcs], dtype=np.int64)),
+        prog_tokens=np.asarray(snapshot.tokens[rows], dtype=np.int64), checker=checker)
+
+
+def evaluate_role(model, snapshot: Snapshot, role: str, grammar: Grammar, settings: EvalSettings,
+                  n_examples: int | None, data_seed: int, device: torch.device | str = "cpu",
+                  run_id: str = "", view: str = "") -> RoleResult:
+    """Decode and check every program of ``role`` (or a seeded subset of ``settings.limit``).
+
+    Greedy decoding always (pass@1); ``settings.samples`` sampled programs per task
+    (sample_pass@k); ``settings.beam`` beams per task (beam_pass@1, beam_pass@W).
+    """
+    device = torch.device(device)
+    targets = role_targets(snapshot, role, grammar, settings, n_examples, data_seed)
     T = snapshot.seq_len
     arity = torch.tensor([-1] * N_SPECIAL + list(grammar.arities), dtype=torch.long)
-    checker = Checker(grammar, offgrid_points(grammar, settings.offgrid_points, settings.seed))
-    target_off = checker.offgrid_values(np.asarray(snapshot.smallest_tokens[funcs], dtype=np.int64))
-    target_hash = np.stack([np.asarray(snapshot.value_hash[funcs]), np.asarray(snapshot.value_hash2[funcs])], axis=1)
-    prog_tokens = np.asarray(snapshot.tokens[rows], dtype=np.int64)
-
     passes = [("greedy", 1, 0.0)]
     if settings.samples:
         passes.append(("sampled", settings.samples, settings.temperature))
+    if getattr(settings, "beam", 0):
+        passes.append(("beam", settings.beam, 0.0))
     cols: dict[str, list[np.ndarray]] = {k: [] for k in
                                          ("decoding", "sample_index", "program_id", "predicted", "parsed", "passed",
                                           "exact_match", "offgrid_passed", "logprob")}
-    scores: dict[str, float | None] = {"n_programs": float(len(rows)), "n_functions": float(len(funcs))}
+    scores: dict[str, float | None] = {"n_programs": float(len(targets.rows)), "n_functions": float(len(targets.funcs))}
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     for decoding, S, temp in passes:
-        tok, lp = decode(model, values, shown, arity, T, S if decoding == "sampled" else 1, temp,
-                         generator if decoding == "sampled" else None, settings.batch_size, device)
-        flat = tok.reshape(-1, T)  # (F * S, T), function-major
-        texts, closed = tokens_to_text(flat, grammar)
-        f_of = np.repeat(np.arange(len(funcs)), S)
-        parsed, passed, offgrid = checker.check(texts, closed, target_hash[f_of], target_off[f_of])
-        # Broadcast each function's S predictions to its programs: (n_programs, S).
-        per_f = lambda a: np.asarray(a).reshape(len(funcs), S)[inv]  # noqa: E731
-        pred_tok = tok[inv]  # (n, S, T)
-        exact = (pred_tok == prog_tokens[:, None, :]).all(axis=2)
-        text_arr = per_f(np.asarray(texts, dtype=object))
-        p_parsed, p_passed, p_off, p_lp = per_f(parsed), per_f(passed), per_f(offgrid), per_f(lp.reshape(-1))
-        n = len(rows)
-        cols["decoding"].append(np.full(n * S, decoding, dtype=object))
-        cols["sample_index"].append(np.tile(np.arange(S, dtype=np.int32), n))
-        cols["program_id"].append(np.repeat(np.asarray(snapshot.program_id[rows], dtype=np.int32), S))
-        cols["predicted"].append(text_arr.reshape(-1))
-        cols["parsed"].append(p_parsed.reshape(-1))
-        cols["passed"].append(p_passed.reshape(-1))
-        cols["exact_match"].append(exact.reshape(-1))
-        cols["offgrid_passed"].append(p_off.reshape(-1))
-        cols["logprob"].append(p_lp.reshape(-1).astype(np.float64))
-        mean = (lambda a: float(np.mean(a)) if n else None)  # noqa: E731
-        if decoding == "greedy":
-            scores.update({
-                "pass@1": mean(p_passed[:, 0]),
-                "parse_rate": mean(p_parsed[:, 0]),
-                "exact_match": mean(exact[:, 0]),
-                "offgrid_pass@1": mean(p_passed[:, 0] & p_off[:, 0]),
-                "aliased": mean(p_passed[:, 0] & ~p_off[:, 0]),
-            })
-        else:
-            c = p_passed.sum(axis=1)
-            for k in settings.k:
-                scores[f"sample_pass@{k}"] = float(np.mean(pass_at_k(S, c, k))) if n else None
-            scores["sample_parse_rate"] = mean(p_parsed)
+        tok, lp = decode(model, targets.values, targets.shown, arity, T, S if decoding == "sampled" else 1, temp,
+                         generator if decoding == "sampled" else None, settings.batch_size, device,
+                         beam_width=S if decoding == "beam" else 0)
+        per_program = _check_predictions(tok, lp, targets, grammar)
+        for name, value in _prediction_columns(decoding, per_program, snapshot.program_id[targets.rows]).items():
+            cols[name].append(value)
+        scores.update(_scores(decoding, per_program, settings))
     columns = {k: np.concatenate(v) for k, v in cols.items()}
     m = len(columns["program_id"])
     columns = {"run_id": np.full(m, run_id, dtype=object), "view": np.full(m, view, dtype=object),
                "role": np.full(m, role, dtype=object), **columns}
     return RoleResult(role, columns, scores)
+
+
+def _check_predictions(tok: np.ndarray, lp: np.ndarray, targets: RoleTargets, grammar: Grammar) -> dict[str, np.ndarray]:
+    """Check each function's S predictions (tok (F, S, T)) and broadcast them to its programs: (n, S) arrays."""
+    F_, S, T = tok.shape
+    texts, closed = tokens_to_text(tok.reshape(-1, T), grammar)  # function-major
+    f_of = np.repeat(np.arange(F_), S)
+    parsed, passed, offgrid = targets.checker.check(texts, closed, targets.target_hash[f_of], targets.target_off[f_of])
+    per_f = lambda a: np.asarray(a).reshape(F_, S)[targets.inv]  # noqa: E731
+    return {"text": per_f(np.asarray(texts, dtype=object)), "parsed": per_f(parsed), "passed": per_f(passed),
+            "offgrid": per_f(offgrid), "logprob": per_f(lp.reshape(-1)),
+            "exact": (tok[targets.inv] == targets.prog_tokens[:, None, :]).all(axis=2)}
+
+
+def _prediction_columns(decoding: str, p: dict[str, np.ndarray], program_id: np.ndarray) -> dict[str, np.ndarray]:
+    """The `predictions` columns of one decoding pass: one row per program and sample."""
+    n, S = p["passed"].shape
+    return {
+        "decoding": np.full(n * S, decoding, dtype=object),
+        "sample_index": np.tile(np.arange(S, dtype=np.int32), n),
+        "program_id": np.repeat(np.asarray(program_id, dtype=np.int32), S),
+        "predicted": p["text"].reshape(-1),
+        "parsed": p["parsed"].reshape(-1),
+        "passed": p["passed"].reshape(-1),
+        "exact_match": p["exact"].reshape(-1),
+        "offgrid_passed": p["offgrid"].reshape(-1),
+        "logprob": p["logprob"].reshape(-1).astype(np.float64),
+    }
+
+
+def _scores(decoding: str, p: dict[str, np.ndarray], settings: EvalSettings) -> dict[str, float | None]:
+    """A decoding pass's scores: pass@1 and friends (greedy), sample_pass@k (sampled), beam_pass@1/@W (beam)."""
+    from models.pass_at_k import pass_at_k
+
+    n, S = p["passed"].shape
+    mean = (lambda a: float(np.mean(a)) if n else None)  # noqa: E731
+    if decoding == "greedy":
+        return {"pass@1": mean(p["passed"][:, 0]), "parse_rate": mean(p["parsed"][:, 0]),
+                "exact_match": mean(p["exact"][:, 0]), "offgrid_pass@1": mean(p["passed"][:, 0] & p["offgrid"][:, 0]),
+                "aliased": mean(p["passed"][:, 0] & ~p["offgrid"][:, 0])}
+    if decoding == "beam":
+        return {"beam_pass@1": mean(p["passed"][:, 0]), f"beam_pass@{S}": mean(p["passed"].any(axis=1))}
+    c = p["passed"].sum(axis=1)
+    out = {f"sample_pass@{k}": float(np.mean(pass_at_k(S, c, k))) if n else None for k in settings.k}
+    out["sample_parse_rate"] = mean(p["parsed"])
+    return out
 
 
 def write_predictions(results: list[RoleResult], path) -> int:

@@ -53,7 +53,7 @@ from gensynth.splits import SplitInfo, registered_names as registered_splits, re
 from gensynth.universe.grammar import grammar_from_meta  # noqa: F401  (re-exported: the run's grammar)
 
 TRAIN_ROLE, VAL_ROLE = "train", "val"
-BOS, EOS, PAD, N_SPECIAL = 1, 2, 0, 3  # as in models.pbe_transformer (kept here so the CLI needs no torch model import)
+BOS, EOS, PAD, N_SPECIAL = 1, 2, 0, 3  # as in models.blocks (kept here so the CLI needs no torch model import)
 
 
 # ---------------------------------------------------------------- warehouse checks
@@ -148,19 +148,15 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, split: SplitInfo, seq_len: int
     ``seq_len`` (T) defaults to the universe's longest program + BOS + EOS; pass the
     run's T when evaluating a trained model on another view. ``roles`` limits the roles.
     """
+    from gensynth.warehouse import sql_text
+
     grammar = grammar_from_meta(con)
     T = seq_len or max_program_tokens(con) + 2
     symbols = list(grammar.symbols)
     role_list = sorted(r for r in split.roles if roles is None or r in roles)
-    tok_sql = (f"list_resize([{BOS}] || list_transform(string_split(p.prefix, ' '), "
-               f"t -> (list_position($symbols, t) + {N_SPECIAL - 1})) || [{EOS}], {T}, {PAD})")
-    rows = con.execute(
-        f'SELECT s.role, p.program_id, p.function_id, {tok_sql}::SMALLINT[{T}] AS tokens, '
-        f'len(string_split(p.prefix, \' \')) AS n_tok '
-        f'FROM "{split.view}" s JOIN programs p USING (program_id) '
-        f"WHERE s.role IN (SELECT unnest($roles)) ORDER BY s.role, p.program_id",
-        {"symbols": symbols, "roles": role_list},
-    ).fetchnumpy()
+    con.execute(sql_text("learning/snapshot_tokens.sql"))  # TEMP macros: this connection only
+    rows = con.execute("SELECT * FROM snapshot_examples($view, $roles, $symbols, $T)",
+                       {"view": split.view, "roles": role_list, "symbols": symbols, "T": T}).fetchnumpy()
     n = len(rows["program_id"])
     if n and int(rows["n_tok"].max()) + 2 > T:
         raise GensynthError(f"Split '{split.view}' has programs of {int(rows['n_tok'].max())} tokens, longer than the "
@@ -168,13 +164,8 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, split: SplitInfo, seq_len: int
     tokens = np.stack(rows["tokens"]).astype(np.int16) if n else np.zeros((0, T), np.int16)
     fids = np.unique(rows["function_id"]).astype(np.int32)
     P = grammar.n_points
-    fun = con.execute(
-        f"SELECT f.function_id, f.outputs::FLOAT[{P}] AS outputs, f.value_hash, f.value_hash2, "
-        f"{tok_sql.replace('p.prefix', 'sp.prefix')}::SMALLINT[{T}] AS smallest "
-        f"FROM functions f JOIN programs sp ON sp.program_id = f.smallest_program "
-        f"WHERE f.function_id IN (SELECT unnest($fids)) ORDER BY f.function_id",
-        {"symbols": symbols, "fids": fids.tolist()},
-    ).fetchnumpy()
+    fun = con.execute("SELECT * FROM snapshot_functions($fids, $symbols, $T)",
+                      {"fids": fids.tolist(), "symbols": symbols, "T": T}).fetchnumpy()
     values = np.stack(fun["outputs"]).astype(np.float32) if len(fids) else np.zeros((0, P), np.float32)
     smallest = np.stack(fun["smallest"]).astype(np.int16) if len(fids) else np.zeros((0, T), np.int16)
     role_col = rows["role"]
@@ -252,10 +243,13 @@ class ExampleBatches(Dataset):
     never the bottleneck (see ``python -m benchmarks.train``).
     """
 
-    def __init__(self, snapshot: Snapshot, role: str, shown: np.ndarray | None = None):
+    def __init__(self, snapshot: Snapshot, role: str, shown: np.ndarray | None = None, targets: str = "programs"):
         start, stop = snapshot.roles.get(role, (0, 0))
         self.snapshot, self.role, self.start, self.stop = snapshot, role, start, stop
         self.shown = shown
+        # 'canonical': every example's target is its function's smallest program (one
+        # target per input) instead of its own program (many programs per function).
+        self.canonical = targets == "canonical"
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -270,7 +264,8 @@ class ExampleBatches(Dataset):
         return {
             "values": values,
             "shown": shown,
-            "tokens": torch.from_numpy(np.asarray(s.tokens[rows], dtype=np.int64)),
+            "tokens": torch.from_numpy(np.asarray(s.smallest_tokens[fi] if self.canonical else s.tokens[rows],
+                                                  dtype=np.int64)),
             "program_id": torch.from_numpy(np.asarray(s.program_id[rows], dtype=np.int64)),
         }
 
@@ -335,23 +330,34 @@ class EpochBatchSampler(Sampler):
 
 
 class SequentialBatches(Sampler):
-    """All indices in order, in batches (evaluation and validation: every example once)."""
+    """All indices in order (or the given ones), in batches (evaluation and validation: each example once)."""
 
-    def __init__(self, n: int, batch_size: int):
-        self.n, self.batch_size = n, batch_size
+    def __init__(self, n: int, batch_size: int, indices: np.ndarray | None = None):
+        self.indices = np.arange(n) if indices is None else np.asarray(indices)
+        self.n, self.batch_size = len(self.indices), batch_size
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 
     def __iter__(self):
         for start in range(0, self.n, self.batch_size):
-            yield np.arange(start, min(start + self.batch_size, self.n))
+            yield self.indices[start: start + self.batch_size]
 
 
-def examples_and_tokens_seen(snapshot: Snapshot, batch_size: int, seed: int, steps: int) -> tuple[int, int]:
+def validation_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """Positions of the fixed seeded subsample of the val role validation uses (all of it if size is 0 or >= n)."""
+    if size == 0 or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 0x7A1]).choice(n, size, replace=False))
+
+
+def examples_and_tokens_seen(snapshot: Snapshot, batch_size: int, seed: int, steps: int,
+                             targets: str = "programs") -> tuple[int, int]:
     """Training examples and target tokens (symbols + EOS) in the first ``steps`` global batches."""
     tr = snapshot.role_slice(TRAIN_ROLE)
-    lengths = (np.asarray(snapshot.tokens[tr]) != PAD).sum(axis=1) - 1  # minus BOS
+    tokens = (np.asarray(snapshot.smallest_tokens)[np.asarray(snapshot.function_index[tr])] if targets == "canonical"
+              else np.asarray(snapshot.tokens[tr]))
+    lengths = (tokens != PAD).sum(axis=1) - 1  # minus BOS
     sampler = EpochBatchSampler(len(lengths), batch_size, seed)
     per_epoch = len(sampler)
     examples = tokens = 0
@@ -373,7 +379,7 @@ def _datamodule_class():
     import lightning as L
 
     class SplitDataModule(L.LightningDataModule):
-        """Serves a snapshot's train role (shuffled, sharded) and val role (in order, whole).
+        """Serves a snapshot's train role (shuffled, sharded) and val role (in order, a fixed subsample).
 
         ``batch_size`` is the global batch: with N devices each takes about 1/N of it, so a
         run's optimisation does not depend on the device count. Validation runs the whole
@@ -381,11 +387,13 @@ def _datamodule_class():
         """
 
         def __init__(self, snapshot_dir: Path, batch_size: int, seed: int, n_examples: int | None = None,
-                     num_workers: int = 0, eval_batch_size: int = 512, pin_memory: bool = False):
+                     num_workers: int = 0, eval_batch_size: int = 512, pin_memory: bool = False,
+                     targets: str = "programs", val_size: int = 0):
             super().__init__()
             self.snapshot_dir = Path(snapshot_dir)
             self.batch_size, self.seed, self.n_examples = batch_size, seed, n_examples
             self.num_workers, self.eval_batch_size, self.pin_memory = num_workers, eval_batch_size, pin_memory
+            self.targets, self.val_size = targets, val_size
             self.snapshot: Snapshot | None = None
             self.shown: np.ndarray | None = None
 
@@ -408,9 +416,11 @@ def _datamodule_class():
             return self._loader(TRAIN_ROLE, sampler)
 
         def val_dataloader(self) -> DataLoader:
+            """The val role's fixed seeded subsample of ``val_size`` examples (0: all of them), in order."""
             self.setup()
             n = self.snapshot.role_size(VAL_ROLE)
-            return self._loader(VAL_ROLE, SequentialBatches(n, self.eval_batch_size))
+            return self._loader(VAL_ROLE, SequentialBatches(n, self.eval_batch_size,
+                                                            validation_subset(n, self.val_size, self.seed)))
 
         def role_dataloader(self, role: str, batch_size: int | None = None) -> DataLoader:
             """All examples of a role, in (program_id) order."""
@@ -418,7 +428,8 @@ def _datamodule_class():
             return self._loader(role, SequentialBatches(self.snapshot.role_size(role), batch_size or self.eval_batch_size))
 
         def _loader(self, role: str, sampler: Sampler) -> DataLoader:
-            return DataLoader(ExampleBatches(self.snapshot, role, self.shown), sampler=sampler, batch_size=None,
+            targets = self.targets if role in (TRAIN_ROLE, VAL_ROLE) else "programs"
+            return DataLoader(ExampleBatches(self.snapshot, role, self.shown, targets), sampler=sampler, batch_size=None,
                               num_workers=self.num_workers, pin_memory=self.pin_memory,
                               persistent_workers=False)
 

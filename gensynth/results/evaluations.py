@@ -91,15 +91,11 @@ def keep_current(view_dir: Path) -> Path | None:
     return target
 
 
-def drop_evaluations(view_dir: Path) -> int:
-    """``--replace``: delete every evaluation of the view (current and earlier); returns how many."""
-    view_dir = Path(view_dir)
-    n = len([p for p in (view_dir / EARLIER).glob("*") if p.is_dir()])
-    shutil.rmtree(view_dir / EARLIER, ignore_errors=True)
-    if (view_dir / "predictions.parquet").is_file():
-        n += 1
-    for name in ("predictions.parquet", "scores.json"):
-        (view_dir / name).unlink(missing_ok=True)
+def drop_earlier(view_dir: Path) -> int:
+    """``eval --replace``, after the new evaluation is written: delete the view's earlier ones; returns how many."""
+    earlier = Path(view_dir) / EARLIER
+    n = len([p for p in earlier.glob("*") if p.is_dir()])
+    shutil.rmtree(earlier, ignore_errors=True)
     return n
 
 

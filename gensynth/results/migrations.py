@@ -39,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0003_runs_results_id", "migrations/0003_runs_results_id.sql"),
     Migration("0004_evaluations", "migrations/0004_evaluations.sql"),
     Migration("0005_run_attempts", "migrations/0005_run_attempts.sql"),
+    Migration("0006_runs_arch", "migrations/0006_runs_arch.sql"),
 )
 
 

@@ -7,7 +7,8 @@ another architecture needs this module rewired and nothing else:
   generator, batch_size, device)`` — sampled programs with their log-probabilities;
 * ``model(values, shown, tokens) -> logits (B, T, V)`` — teacher-forced next-token scores.
 
-Token ids: PAD=0, BOS=1, EOS=2, grammar symbols from 3 (``models.pbe_transformer``).
+Token ids: PAD=0, BOS=1, EOS=2, grammar symbols from 3 (``models.blocks``). The model is
+loaded by ``gensynth.learning.rundirs.load_model``, so every registered architecture works.
 torch is imported inside the functions, so importing this module stays light.
 """
 
@@ -15,13 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from gensynth.errors import GensynthError
-from gensynth.universe.grammar import Grammar, parse_grammar
 
 N_SPECIAL, BOS, EOS = 3, 1, 2
 
@@ -31,15 +30,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def run_grammar(run_dir: Path) -> Grammar:
-    """The grammar a run was trained on (its grammar.toml, copied from the warehouse at the start)."""
-    src = run_dir / "grammar.toml"
-    if not src.exists():
-        raise GensynthError(f"Run directory '{run_dir}' has no grammar.toml; it was written by an older gensynth.")
-    text = src.read_text()
-    return parse_grammar(tomllib.loads(text), text, str(src))
 
 
 def preorder(tree: tuple) -> list[int]:
@@ -58,24 +48,18 @@ class Proposer:
     def __init__(self, run_dir: Path, seed: int, temperature: float) -> None:
         import torch
 
-        from gensynth.learning.train import run_row
-        from models.lit import PBELitModule
+        from gensynth.learning.records import run_row
+        from gensynth.learning.rundirs import load_model
 
         started = time.perf_counter()
-        state = _read_json(run_dir / "state.json")
-        if state.get("status") != "finished" or "checkpoint_path" not in state:
-            raise GensynthError(f"Run {run_dir.name} is not a finished training run (status '{state.get('status')}'); "
-                                f"pick one from `gensynth runs list`.")
         self.run_id = run_dir.name
-        self.grammar = run_grammar(run_dir)
-        self.model = PBELitModule.load_from_checkpoint(run_dir / state["checkpoint_path"], map_location="cpu").model.eval()
+        self.model, self.grammar, self.arity = load_model(run_dir)  # any registered architecture
         self.max_len = int(self.model.config.max_len)
-        self.arity = torch.tensor([-1] * N_SPECIAL + list(self.grammar.arities))
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.temperature = temperature
         row = run_row(run_dir)
-        self.size, self.n_params = str(row["size"]), int(row["n_params"])
+        self.arch, self.size, self.n_params = str(row.get("arch") or "grid64"), str(row["size"]), int(row["n_params"])
         self.config = _read_json(run_dir / "config.json")
         self.load_seconds = time.perf_counter() - started
 
