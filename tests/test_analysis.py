@@ -257,6 +257,7 @@ def test_pass_at_1_with_wilson_interval_and_unbiased_pass_at_k(con):
     lo, hi = wilson(8, 10)
     assert (r["pass_at_1_lo"], r["pass_at_1_hi"]) == (pytest.approx(lo), pytest.approx(hi))
     assert (round(r["pass_at_1_lo"], 4), round(r["pass_at_1_hi"], 4)) == (0.4902, 0.9433)  # the textbook 8/10 interval
+
     # Two programs sampled 5 times, 2 and 0 correct: pass@1 = mean(2/5, 0); pass@5 = mean(1, 0).
     assert (r["n_sampled"], r["samples"]) == (2, 5)
     assert r["sample_pass_at_1"] == pytest.approx(0.2)
@@ -276,6 +277,20 @@ def test_pass_at_1_with_wilson_interval_and_unbiased_pass_at_k(con):
     # A search run's answers (decoding 'search') give its pass@1.
     s = one(con, "SELECT * FROM pass_at_k WHERE run_id = 'search-e1000'")
     assert (s["n"], s["pass_at_1"], s["n_sampled"]) == (10, pytest.approx(0.7), 0)
+
+
+def test_the_wilson_interval_stays_inside_0_and_1(warehouse, tmp_path):
+    """Review B9: at 0 of 7 passed the lower end was -1.7e-18 (rounding), shown in the report."""
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, copy)
+    c = duckdb.connect(str(copy))
+    sy = "split_support_syntactic"
+    add_run(c, "zero-of-7", sy, seed=7)
+    add_predictions(c, "zero-of-7", sy, "test_id", role_programs(c, sy, "test_id", 7), 0)
+    add_predictions(c, "zero-of-7", sy, "test_ood", role_programs(c, sy, "test_ood", 7), 7)
+    got = dict(c.execute("SELECT role, (pass_at_1_lo, pass_at_1_hi) FROM pass_at_k WHERE run_id = 'zero-of-7'").fetchall())
+    c.close()
+    assert got["test_id"][0] == 0.0 and got["test_ood"][1] == 1.0
 
 
 def test_ood_drop(con):
@@ -547,3 +562,13 @@ def test_one_constant_cannot_fake_pass_at_1(copy, tmp_path):
     assert r == {"top_prediction_share": pytest.approx(0.6), "top_prediction": "1"}
     assert ("top prediction share test_ood", "0.60  WARNING") in shown
     assert len(warnings) == 1 and "60% of the answers are one function (e.g. `1`)" in warnings[0]
+
+
+def test_the_top_share_warning_calls_a_wrong_repeated_answer_a_collapse_not_dominance():
+    """Review B8: at pass@1 0 the old warning said pass@1 was 'dominated by that one answer'."""
+    from gensynth.cli.train import top_share_warning
+
+    none = top_share_warning({"role": "test_id", "top_prediction": "x", "pass_at_1": 0.0}, 0.8, "0.000")
+    assert "dominated" not in none and "none passes" in none and "80%" in none
+    some = top_share_warning({"role": "test_id", "top_prediction": "x", "pass_at_1": 0.4}, 0.8, "0.100")
+    assert "may be dominated" in some and "0.400" in some and "0.100" in some

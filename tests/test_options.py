@@ -51,6 +51,17 @@ def test_run_config_from_options_like_the_command_line():
         run_config({"view": "split_x", "k": "1,x"})
 
 
+def test_a_value_of_the_wrong_type_is_refused_with_what_the_option_takes():
+    """A sweep file's TOML can hold any type: lr = "abc" was a TypeError deep in the config."""
+    with pytest.raises(GensynthError, match=r"--lr \(lr in a sweep file\) takes a number, got 'abc'; e.g. lr = "):
+        run_config({"view": "split_x", "lr": "abc"})
+    with pytest.raises(GensynthError, match=r"--max-steps \(max_steps in a sweep file\) takes a whole number, got 1.5"):
+        run_config({"view": "split_x", "max_steps": 1.5})
+    with pytest.raises(GensynthError, match=r"--max-steps .* takes a whole number, got True"):
+        run_config({"view": "split_x", "max_steps": True})
+    assert run_config({"view": "split_x", "lr": 1}).training.lr == 1.0  # a whole number is a number
+
+
 def test_the_help_lists_the_flags_without_importing_torch():
     import subprocess
     import sys

@@ -128,6 +128,13 @@ def test_a_rebuild_to_another_universe_keeps_the_run_but_no_analysis_view_return
     out = cli("runs", "sync", "--all", "-w", wh)
     assert out.exit_code == 0 and "another universe" in out.output
     assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == n_pred
+    # Evaluating it here is refused before any work (review B7: it decoded everything, then said NOT ingested, rc 0).
+    from gensynth.results.ingest import runs_root
+
+    evals = sorted(p for p in (runs_root(wh) / run_id / "evals").rglob("*"))
+    out = cli("eval", "--run", run_id, "--eval-limit", "5", "-w", wh)
+    assert out.exit_code == 1 and "cannot be evaluated here" in " ".join((out.output + str(out.exception)).split())
+    assert sorted(p for p in (runs_root(wh) / run_id / "evals").rglob("*")) == evals
 
 
 def test_proximity_counts_only_nearest_train_rows_of_the_current_data_version(env):
@@ -319,7 +326,8 @@ def test_a_failed_replacing_evaluation_loses_nothing(env):
     ckpt = run_dir / json.loads((run_dir / "state.json").read_text())["checkpoint_path"]
     ckpt.write_bytes(b"not a checkpoint")
     out = cli("eval", "--run", run_id, "--eval-limit", "10", "--replace", "-w", wh)
-    assert out.exit_code == 1 and "cannot be read" in out.output and "nothing was changed" in " ".join(out.output.split())
+    said = " ".join((out.output + str(out.exception)).split())
+    assert out.exit_code == 1 and "cannot be read" in said and "nothing was changed" in said
     assert q(wh, "SELECT count(*), count(DISTINCT eval_id) FROM predictions WHERE run_id = ?", [run_id]) == rows
     after = sorted(p.relative_to(run_dir) for p in (run_dir / "evals").rglob("*") if p.is_file())
     assert {p.name for p in after} >= {p.name for p in files} and (run_dir / "evals" / VIEW / "earlier").is_dir()

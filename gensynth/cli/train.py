@@ -188,19 +188,31 @@ def _analysis_rows(rows: list, s, warehouse: Path) -> tuple[list, list[str]]:
     for r in got:
         share = r["top_prediction_share"]
         fp = "-" if r["function_pass_at_1"] is None else f"{r['function_pass_at_1']:.3f}"
-        rows.append((f"function pass@1 {r['role']}", f"{fp}  ({r['n_functions'] or 0:,} functions, each weighted once)"))
-        rows.append((f"top prediction share {r['role']}", "-" if share is None else
+        # The views count one evaluation per role (the most complete): say so when it is not this one.
+        other = mine is not None and r["eval_id"] not in (None, mine)
+        whose = f" (counted evaluation {r['eval_id']}, n={r['n']:,})" if other else ""
+        rows.append((f"function pass@1 {r['role']}{whose}", f"{fp}  ({r['n_functions'] or 0:,} functions, each weighted once)"))
+        rows.append((f"top prediction share {r['role']}{whose}", "-" if share is None else
                      f"{share:.2f}" + ("  WARNING" if share > TOP_SHARE_WARN else "")))
         if share is not None and share > TOP_SHARE_WARN:
-            warnings.append(f"on {r['role']}, {share:.0%} of the answers are one function (e.g. `{r['top_prediction']}`): "
-                            f"pass@1 there ({r['pass_at_1']:.3f}) is dominated by that one answer; function pass@1 "
-                            f"(each function weighted once) is {fp}.")
+            warnings.append(top_share_warning(r, share, fp))
         if r["n_excluded_trained"]:
             rows.append((f"left out of {r['role']}", f"{r['n_excluded_trained']:,} programs whose function the run trained on"))
         if mine is not None and r["eval_id"] not in (None, mine):
             warnings.append(f"for {r['role']} the analysis counts the more complete evaluation {r['eval_id']}, not this one "
                             f"({mine}); both are kept (`gensynth eval --replace` keeps only the new one).")
     return rows, warnings
+
+
+def top_share_warning(r: dict, share: float, fp: str) -> str:
+    """The warning for a role where one predicted function is most of the answers. pass@1 is
+    "dominated" only when that answer also passes somewhere; at pass@1 0 the model repeats
+    one wrong answer (a collapse), which is the thing to say."""
+    head = f"on {r['role']}, {share:.0%} of the answers are one function (e.g. `{r['top_prediction']}`)"
+    if not r["pass_at_1"]:
+        return f"{head}, and none passes: the model gives one answer to most tasks (a collapsed decoder), not a solution."
+    return (f"{head}: pass@1 there ({r['pass_at_1']:.3f}) may be dominated by that one answer; function pass@1 "
+            f"(each function weighted once) is {fp}.")
 
 
 # ---------------------------------------------------------------------- runs app

@@ -62,6 +62,25 @@ def evaluate_into(run_dir: Path, config: RunConfig, resolved: dict, ckpt: Path, 
     return scores
 
 
+def check_same_universe(warehouse: Path, run_id: str, state: dict) -> None:
+    """Refuse a run of another universe (the warehouse was rebuilt since it trained): its program
+    ids may mean other programs here, and ingestion would refuse its evaluation after the work."""
+    from gensynth.warehouse import connect_retrying
+
+    con = connect_retrying(warehouse, read_only=True)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    finally:
+        con.close()
+    version = row[0] if row else None
+    if version != state.get("data_version"):
+        raise GensynthError(
+            f"Run {run_id} was trained on warehouse data version {state.get('data_version')}, but '{warehouse}' is now "
+            f"version {version} (it was rebuilt): its program ids may mean other programs, so it cannot be evaluated "
+            f"here. Evaluate it on a warehouse of its universe (same grammar and --max-ops), or train a new run; "
+            f"nothing was changed.")
+
+
 def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: EvalSettings | None = None,
              quiet: bool = False, replace: bool = False) -> RunSummary:
     """Evaluate a finished run's checkpoint on a split's roles (its own split by default).
@@ -89,6 +108,7 @@ def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: Ev
     config = RunConfig.from_json(cfg)
     own_view = view is None or view in (config.data.view, config.data.view.removeprefix("split_"))
     settings = settings or (config.eval if own_view else dataclasses.replace(config.eval, roles=None))
+    check_same_universe(warehouse, run_id, state)  # before any work: its results could not be stored
     with run_lock(run_dir):
         if own_view:
             view, snap_dir = config.data.view, run_dir / "snapshot"
@@ -98,10 +118,6 @@ def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: Ev
             con = connect_retrying(warehouse, read_only=True)
             try:
                 split = check_split(con, view, require_train=False)
-                version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
-                if version != state.get("data_version"):
-                    raise GensynthError(f"Run {run_id} was trained on warehouse data version {state.get('data_version')}, "
-                                        f"but '{warehouse}' is now version {version}: its program ids may mean other programs.")
                 check_eval_roles(settings.roles, split.roles, split.view)
                 snapshot = read_snapshot(con, split, seq_len=cfg["resolved"]["seq_len"], roles=list(settings.roles) if settings.roles else None)
             finally:

@@ -49,8 +49,10 @@ class Option:
 
     def parse(self, value):
         """A command-line or sweep-file value as the field takes it."""
-        if value is None or self.kind == "scalar":
+        if value is None:
             return value
+        if self.kind == "scalar":
+            return self._scalar(value)
         items = value if isinstance(value, (list, tuple)) else str(value).split(",")
         items = [str(x).strip() for x in items if str(x).strip()]
         if self.kind == "str_list":
@@ -60,6 +62,22 @@ class Option:
         except ValueError:
             raise GensynthError(f"{self.flag} takes comma-separated whole numbers, e.g. {self.flag} 1,5,10; "
                                 f"got '{value}'.") from None
+
+    def _scalar(self, value):
+        """A value of this option's type (a sweep file's TOML may hold anything): ints pass as
+        floats, anything else of another type is refused with what was expected."""
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, self.type) and not (isinstance(value, bool) and self.type is not bool):
+            return value
+        what = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(self.type, self.type.__name__)
+        raise GensynthError(f"{self.flag} ({self.name} in a sweep file) takes {what}, got {value!r}; "
+                            f"e.g. {self.name} = {self._example()}.")
+
+    def _example(self) -> str:
+        return {int: "1000", float: "0.003", bool: "true"}.get(self.type, '"micro"') if self.default is None else (
+            f'"{self.default}"' if isinstance(self.default, str) else str(self.default).lower()
+            if isinstance(self.default, bool) else str(self.default))
 
 
 def field_docs(cls) -> dict[str, str]:

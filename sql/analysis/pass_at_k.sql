@@ -109,12 +109,12 @@ SELECT
     n,                                                  -- programs with an answer (greedy prediction, or a search run's answer)
     n_passed,                                           -- of them, solved (the prediction computes the target function)
     n_passed / nullif(n, 0) AS pass_at_1,               -- greedy pass@1 = n_passed / n
-    (n_passed / nullif(n, 0) + 1.959964 ^ 2 / (2 * n)
+    greatest(0.0, (n_passed / nullif(n, 0) + 1.959964 ^ 2 / (2 * n)
         - 1.959964 * sqrt(n_passed / nullif(n, 0) * (1 - n_passed / nullif(n, 0)) / n + 1.959964 ^ 2 / (4 * n ^ 2)))
-        / (1 + 1.959964 ^ 2 / n) AS pass_at_1_lo,       -- lower end of the 95% Wilson interval of pass_at_1
-    (n_passed / nullif(n, 0) + 1.959964 ^ 2 / (2 * n)
+        / (1 + 1.959964 ^ 2 / n)) AS pass_at_1_lo,      -- lower end of the 95% Wilson interval of pass_at_1 (clamped to 0: rounding gave -1.7e-18 at pass@1 0)
+    least(1.0, (n_passed / nullif(n, 0) + 1.959964 ^ 2 / (2 * n)
         + 1.959964 * sqrt(n_passed / nullif(n, 0) * (1 - n_passed / nullif(n, 0)) / n + 1.959964 ^ 2 / (4 * n ^ 2)))
-        / (1 + 1.959964 ^ 2 / n) AS pass_at_1_hi,       -- upper end of the 95% Wilson interval of pass_at_1
+        / (1 + 1.959964 ^ 2 / n)) AS pass_at_1_hi,      -- upper end of the 95% Wilson interval of pass_at_1 (clamped to 1)
     parse_rate,                                         -- share of greedy predictions that are well-formed programs
     exact_match_rate,                                   -- share of greedy predictions equal to the target's text
     offgrid_pass_rate,                                  -- share of greedy predictions that also agree off the grid (no aliasing)
