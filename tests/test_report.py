@@ -183,6 +183,10 @@ def test_report_names_the_sql_file_of_every_table(fixture_wh, tmp_path):
     assert {"sql/report/ood_table.sql", "sql/report/density_cells.sql", "sql/report/scaling_fits.sql",
             "sql/report/proximity_table.sql", "sql/report/method_table.sql", "sql/report/every_run.sql"} <= files
     assert "SET VARIABLE method = 'transformer';" in text  # the density table's parameters, ready for the shell
+    # Every link to a SQL file opens that file from where report.md is (review B12: the links
+    # were ../../sql/..., which resolve only from reports/<name>/ of the repository).
+    links = re.findall(r"\[`sql/[\w/]+\.sql`\]\(([^)]+)\)", text)
+    assert links and all((tmp_path / "rep" / link).resolve().is_file() for link in links), links[:3]
     for f in SQL_DIR.glob("report/*.sql"):  # every report query documents itself
         assert f.read_text().startswith("--"), f
     # Every table's query reruns in the stock DuckDB shell and gives the table's rows.

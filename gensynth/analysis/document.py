@@ -89,12 +89,28 @@ def _md_table(t: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def _md_query(q: Query) -> str:
-    return f"Query: [`{q.path}`](../../{q.path}) (rerun in `gensynth shell`):\n\n```sql\n{q.shell_text()}\n```\n"
+def _sql_ref(q: Query, out: Path | None) -> str:
+    """The query's file as a Markdown link relative to the report's directory ``out`` (where
+    the file is on disk: the source tree or the installed package), else its name alone.
+    The SQL text is always printed beside it, so the report stands without the link."""
+    import os
+
+    from gensynth.warehouse import SQL_DIR
+
+    target = Path(SQL_DIR) / q.path.removeprefix("sql/")
+    if out is None or not target.is_file():
+        return f"`{q.path}`"
+    return f"[`{q.path}`]({Path(os.path.relpath(target.resolve(), Path(out).resolve())).as_posix()})"
 
 
-def markdown(blocks: list[Block]) -> str:
-    """report.md: GitHub-flavoured Markdown, figures as relative image links."""
+def _md_query(q: Query, out: Path | None = None) -> str:
+    return f"Query: {_sql_ref(q, out)} (rerun in `gensynth shell`):\n\n```sql\n{q.shell_text()}\n```\n"
+
+
+def markdown(blocks: list[Block], out: Path | None = None) -> str:
+    """report.md: GitHub-flavoured Markdown, figures as relative image links; SQL files
+    linked relative to ``out``, the directory report.md is written to (review B12: the
+    links were ../../sql/..., dead anywhere but reports/<name>/ of the repository)."""
     lines: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
@@ -104,11 +120,11 @@ def markdown(blocks: list[Block]) -> str:
         elif isinstance(b, Figure):
             lines += [f"![{b.alt}]({b.name})", ""]
             if b.queries:
-                lines += ["Data: " + ", ".join(f"[`{q.path}`](../../{q.path})" for q in b.queries) + ".", ""]
+                lines += ["Data: " + ", ".join(_sql_ref(q, out) for q in b.queries) + ".", ""]
         elif isinstance(b, Table):
             lines += [_md_table(b)]
             if b.query is not None and (b.rows or b.show_query_when_empty):
-                lines += [_md_query(b.query)]
+                lines += [_md_query(b.query, out)]
             lines += [""]
         elif isinstance(b, Code):
             lines += [f"```{b.lang}", b.text, "```", ""]

@@ -220,7 +220,7 @@ def write_markdown(d: ReportData, out: Path, summary: ReportSummary, warehouse: 
     """report.md and index.html from the gathered data (no warehouse connection); returns report.md's path."""
     blocks = report_blocks(d, out, summary, warehouse)
     path = out / "report.md"
-    path.write_text(document.markdown(blocks))
+    path.write_text(document.markdown(blocks, out))
     summary.html = out / "index.html"
     summary.html.write_text(document.html(blocks, out, f"gensynth report — {d.meta.get('grammar_name', '?')}, "
                                                         f"max ops {d.meta.get('max_ops', '?')}"))
