@@ -58,7 +58,7 @@ def lab(tmp_path_factory):
     import torch
 
     from gensynth.learning.predictions import EvalSettings
-    from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, TrainSettings, evaluate, train
+    from gensynth.learning.train import DataSettings, ModelSpec, RunConfig, TrainSettings, score_run, train
 
     wh = _build(tmp_path_factory.mktemp("exchange") / "gensynth.duckdb", 3)
     empty = tmp_path_factory.mktemp("exchange_empty") / "gensynth.duckdb"
@@ -68,7 +68,7 @@ def lab(tmp_path_factory):
     s = train(wh, RunConfig(data=DataSettings(view=VIEW, batch_size=32), model=ModelSpec(size="nano"),
                             training=TrainSettings(max_steps=10, checkpoint_every=10)), quiet=True)
     assert s.status == "finished" and s.ingest == "ingested"
-    evaluate(wh, s.run_id, settings=EvalSettings(limit=10), quiet=True)  # a second evaluation
+    score_run(wh, s.run_id, settings=EvalSettings(limit=10), quiet=True)  # a second evaluation
     out = cli("solve", "-m", "enumerative", "--view", VIEW, "--role", "test_ood", "--limit", "5", "--budget-seconds", "2",
               "-w", wh)
     assert out.exit_code == 0, out.output

@@ -191,12 +191,12 @@ def test_runs_list_and_show_say_which_evaluation_they_show(env):
     """The reviewer's B2: after `eval --eval-limit 10`, runs list printed the latest scores.json
     (n=10) while the analysis counts the most complete evaluation."""
     from gensynth.learning.predictions import EvalSettings
-    from gensynth.learning.train import evaluate
+    from gensynth.learning.train import score_run
 
     wh, run_id, _ = env
     counted = q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? AND view = ? ORDER BY role",
                 [run_id, VIEW])
-    evaluate(wh, run_id, settings=EvalSettings(limit=10), quiet=True)
+    score_run(wh, run_id, settings=EvalSettings(limit=10), quiet=True)
     assert q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? AND view = ? ORDER BY role",
              [run_id, VIEW]) == counted
     out = cli("runs", "list", "-w", wh)
@@ -289,14 +289,14 @@ def test_a_copied_run_directory_is_quarantined_and_blocks_nothing(env):
 
 def test_evaluations_add_and_the_views_count_the_most_complete(env):
     from gensynth.learning.predictions import EvalSettings
-    from gensynth.learning.train import evaluate
+    from gensynth.learning.train import score_run
     from gensynth.results.ingest import runs_root
 
     wh, run_id, _ = env
     before = q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0]
     counted = q(wh, "SELECT role, n, pass_at_1, eval_id FROM pass_at_k WHERE run_id = ? ORDER BY role", [run_id])
     roles = len(counted)
-    e = evaluate(wh, run_id, settings=EvalSettings(limit=10), quiet=True)  # the issue's `gensynth eval --eval-limit 10`
+    e = score_run(wh, run_id, settings=EvalSettings(limit=10), quiet=True)  # the issue's `gensynth eval --eval-limit 10`
     assert e.ingest == "ingested"
     # The training-time predictions are all still there, next to the new evaluation's.
     assert q(wh, "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id])[0][0] == before + 10 * roles
@@ -335,13 +335,13 @@ def test_a_failed_replacing_evaluation_loses_nothing(env):
 
 def test_eval_on_another_split_reports_and_excludes_what_the_run_trained_on(env):
     from gensynth.learning.predictions import EvalSettings
-    from gensynth.learning.train import evaluate
+    from gensynth.learning.train import score_run
     from gensynth.results.ingest import runs_root
 
     wh, run_id, _ = env
     other = "split_density_natural"
     tests = tuple(r[0] for r in q(wh, f"SELECT DISTINCT role FROM {other} WHERE role LIKE 'test%' ORDER BY 1"))
-    evaluate(wh, run_id, view=other, settings=EvalSettings(roles=tests), quiet=True)
+    score_run(wh, run_id, view=other, settings=EvalSettings(roles=tests), quiet=True)
     overlap = json.loads((runs_root(wh) / run_id / "evals" / other / "scores.json").read_text())["training_overlap"]
     # Independently, in SQL: evaluated test programs whose function some train program of the run's split computes.
     [(n_eval, n_prog, n_func)] = q(wh, f"""

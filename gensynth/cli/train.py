@@ -126,7 +126,7 @@ def eval_cmd(
         base = replace(base, k=(1,))
     settings = _eval_settings({"eval_roles": eval_roles, "samples": samples, "k": k, "temperature": temperature,
                                "eval_limit": eval_limit}, base)
-    summary = stage.evaluate(path, run, view=view, settings=settings, replace=replace_)
+    summary = stage.score_run(path, run, view=view, settings=settings, replace=replace_)
     _print_summary("gensynth eval", summary, path)
 
 

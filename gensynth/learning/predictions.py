@@ -188,7 +188,7 @@ def role_targets(snapshot: Snapshot, role: str, grammar: Grammar, settings: Eval
         prog_tokens=np.asarray(snapshot.tokens[rows], dtype=np.int64), checker=checker)
 
 
-def evaluate_role(model, snapshot: Snapshot, role: str, grammar: Grammar, settings: EvalSettings,
+def score_role(model, snapshot: Snapshot, role: str, grammar: Grammar, settings: EvalSettings,
                   n_examples: int | None, data_seed: int, device: torch.device | str = "cpu",
                   run_id: str = "", view: str = "") -> RoleResult:
     """Decode and check every program of ``role`` (or a seeded subset of ``settings.limit``).

@@ -37,7 +37,7 @@ from gensynth.errors import GensynthError
 from gensynth.learning.config import (  # noqa: F401 (re-exported: the run configuration)
     MAX_SEED, MODEL_FLAGS, PRECISIONS, DataSettings, ModelSpec, RunConfig, RuntimeSettings, TrainSettings,
     available_cores, check_devices, finite_number_problems)
-from gensynth.learning.evaluation import START_INGEST_TIMEOUT_S, check_eval_roles, evaluate_into, evaluate  # noqa: F401
+from gensynth.learning.scoring import START_INGEST_TIMEOUT_S, check_eval_roles, score_into, score_run  # noqa: F401
 from gensynth.learning.predictions import EvalSettings  # noqa: F401 (re-exported)
 from gensynth.learning.records import metric_rows, publish, run_row  # noqa: F401 (re-exported)
 from gensynth.learning.rundirs import (  # noqa: F401 (re-exported: run directories)
@@ -167,7 +167,7 @@ def _run(warehouse: Path, run_dir: Path, quiet: bool) -> RunSummary:
             ckpt, which = _choose_checkpoint(run_dir, config)
             state["checkpoint"], state["checkpoint_path"] = which, str(ckpt.relative_to(run_dir))
             write_json(run_dir / "state.json", state)
-            summary_scores = evaluate_into(run_dir, config, resolved, ckpt, view=config.data.view,
+            summary_scores = score_into(run_dir, config, resolved, ckpt, view=config.data.view,
                                             snapshot_dir=run_dir / "snapshot", settings=config.eval)
             state["status"], state["finished_at"] = "finished", utc_now().isoformat()
         except BaseException as exc:

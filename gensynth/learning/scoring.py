@@ -1,4 +1,8 @@
-"""Stage: evaluate a trained run's checkpoint on a split's roles (``gensynth eval``, and the end of training).
+"""Stage: score a trained run's checkpoint on a split's roles (``gensynth eval``, and the end of training).
+
+"Scoring" is the model side: decode each role's tasks and check the answers by execution
+(``score_run``, ``score_role``). "Evaluation" of programs on the grid (exact values,
+``gensynth.universe.functions.evaluate_programs``) is the universe's, a different thing.
 
 Decoding and the checks by execution are in ``gensynth.learning.predictions``; this
 module picks the checkpoint and the roles, writes ``evals/<view>/`` in the run
@@ -35,13 +39,13 @@ def check_eval_roles(requested, available: dict[str, int], view: str) -> list[st
 # ---------------------------------------------------------------------- evaluation
 
 
-def evaluate_into(run_dir: Path, config: RunConfig, resolved: dict, ckpt: Path, view: str, snapshot_dir: Path,
+def score_into(run_dir: Path, config: RunConfig, resolved: dict, ckpt: Path, view: str, snapshot_dir: Path,
                    settings: EvalSettings) -> dict[str, dict[str, float | None]]:
     """Evaluate a checkpoint on a snapshot's roles; write evals/<view>/{predictions.parquet, scores.json}."""
     import torch
 
     from gensynth.learning.snapshot import Snapshot
-    from gensynth.learning.predictions import evaluate_role, write_predictions
+    from gensynth.learning.predictions import score_role, write_predictions
     from gensynth.learning.rundirs import load_model
 
     snapshot = Snapshot.load(snapshot_dir)
@@ -50,7 +54,7 @@ def evaluate_into(run_dir: Path, config: RunConfig, resolved: dict, ckpt: Path, 
     model, grammar, _ = load_model(run_dir, ckpt, device)
     roles = settings.roles if settings.roles else tuple(sorted(snapshot.roles))
     roles = [r for r in roles if r in snapshot.roles]
-    results = [evaluate_role(model, snapshot, r, grammar, settings, config.data.n_examples, config.data.seed,
+    results = [score_role(model, snapshot, r, grammar, settings, config.data.n_examples, config.data.seed,
                              device, run_id=run_dir.name, view=view) for r in roles]
     out = run_dir / "evals" / view
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +85,7 @@ def check_same_universe(warehouse: Path, run_id: str, state: dict) -> None:
             f"nothing was changed.")
 
 
-def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: EvalSettings | None = None,
+def score_run(warehouse: Path, run_id: str, view: str | None = None, settings: EvalSettings | None = None,
              quiet: bool = False, replace: bool = False) -> RunSummary:
     """Evaluate a finished run's checkpoint on a split's roles (its own split by default).
 
@@ -130,7 +134,7 @@ def evaluate(warehouse: Path, run_id: str, view: str | None = None, settings: Ev
         ckpt = run_dir / state["checkpoint_path"]
         view_dir = run_dir / "evals" / view
         keep_current(view_dir)  # the current evaluation moves to earlier/ and stays there until the new one is written
-        scores = evaluate_into(run_dir, config, cfg["resolved"], ckpt, view, snap_dir, settings)
+        scores = score_into(run_dir, config, cfg["resolved"], ckpt, view, snap_dir, settings)
         overlap = None if own_view else mark_training_overlap(view_dir / "predictions.parquet", run_dir / "snapshot", snap_dir)
         stamp(view_dir, overlap=overlap)
         if replace:  # --replace: the view's earlier evaluations go, now that the new one is complete
