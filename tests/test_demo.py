@@ -51,7 +51,7 @@ def ran(tmp_path_factory):
     first = demo(*SMALL, "-w", str(wh), "--out", str(out))
     assert first.returncode == 0, first.stdout + first.stderr
     runs_before = tree_hash(wh.parent / "runs")
-    second = demo(*SMALL, "-w", str(wh), "--out", str(out))
+    second = demo(*SMALL, "-w", str(wh))  # the report's default place: report/ beside the warehouse
     assert second.returncode == 0, second.stdout + second.stderr
     return wh, out, first.stdout, second.stdout + second.stderr, runs_before
 
@@ -95,6 +95,7 @@ def test_the_summary_is_five_lines_of_the_warehouse_numbers(ran):
 def test_a_second_demo_reuses_the_warehouse_and_every_run(ran):
     wh, _, _, second, runs_before = ran
     assert "Reusing the warehouse" in second and "Reusing the finished demo run" in second
+    assert f"report: {wh.parent / 'report' / 'index.html'}" in second and (wh.parent / "report" / "report.md").exists()
     assert [line for line in second.splitlines() if line.startswith("model: ")][0].endswith(", reused)")
     assert query(wh, "SELECT count(*) FROM runs") == [(5,)]  # one training, four searches: none twice
     assert tree_hash(wh.parent / "runs") == runs_before  # run directories untouched

@@ -14,7 +14,7 @@ from gensynth.cli.options import WarehouseOpt, output_dir, warehouse_path
 
 
 def demo_cmd(
-    out: Path = typer.Option(Path("reports") / "demo", "--out", "-o", callback=output_dir, help="Directory of the report (figures, report.md, index.html)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", callback=output_dir, help="Directory of the report: figures, report.md, index.html [default: report/ beside the warehouse, e.g. warehouse/report/]."),
     max_steps: int = typer.Option(1000, "--max-steps", help="Training budget in optimizer steps."),
     max_time: Optional[float] = typer.Option(None, "--max-time", help="Training budget in minutes as well, whichever comes first (default: none, so the run is reproducible)."),
     threads: int = typer.Option(1, "--threads", help="Torch threads of the training run (one: on a shared 2-core machine two threads ran 8x slower)."),

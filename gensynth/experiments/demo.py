@@ -37,8 +37,9 @@ class DemoConfig:
 
     warehouse: Path
     """The warehouse to build or reuse (-w / --warehouse)."""
-    out: Path = Path("reports") / "demo"
-    """Directory of the report: figures, report.md, index.html (--out)."""
+    out: Path | None = None
+    """Directory of the report: figures, report.md, index.html (--out; default: report/ beside the warehouse,
+    e.g. warehouse/report/, with the runs it reports on)."""
     grammar: Path | None = None
     """Grammar TOML of the universe (--grammar; default: the shipped arithmetic grammar)."""
     max_ops: int = 3
@@ -73,6 +74,10 @@ class DemoConfig:
             problems.append(f"--threads must be >= 1 (got {self.threads})")
         if problems:
             raise GensynthError("Invalid demo options: " + "; ".join(problems) + ".")
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(self.out) if self.out is not None else Path(self.warehouse).parent / "report"
 
     def train_options(self) -> dict:
         """The demo's training run as `gensynth train` options (config names): the default architecture."""
@@ -141,7 +146,7 @@ def run_demo(config: DemoConfig, quiet: bool = False, say=print) -> DemoResult:
     seconds["search"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    report = write_report(path, config.out)
+    report = write_report(path, config.report_dir)
     seconds["proximity and report"] = time.perf_counter() - start
     rows = summary_rows(path, [run_id, *search.values()])
     return DemoResult(path, built, run_id, trained, search, reused, report.html, report.markdown, rows, seconds,
