@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -131,3 +133,30 @@ def test_bad_demo_options_are_refused_before_any_work(tmp_path):
     r = demo("--max-steps", "0", "--tasks", "0", "-w", str(tmp_path / "w.duckdb"))
     assert r.returncode == 1 and "--max-steps must be >= 1" in r.stderr and "--tasks must be >= 1" in r.stderr
     assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.slow  # about a minute on the shared machine: a demo killed mid-training, then a second one
+def test_a_killed_demo_resumes_its_run_instead_of_training_again(tmp_path):
+    wh = tmp_path / "gensynth.duckdb"
+    args = ("--grammar", str(TINY), "--max-ops", "3", "--max-steps", "60", "--eval-limit", "20", "--tasks", "1",
+            "--threads", "1", "-q", "-w", str(wh))
+    proc = subprocess.Popen([sys.executable, "-m", "gensynth", "demo", *args], env=ENV, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, ckpt = time.monotonic() + 240, None
+    while time.monotonic() < deadline and ckpt is None:
+        time.sleep(0.05)
+        found = list((tmp_path / "runs").glob("*/checkpoints/last.ckpt")) if (tmp_path / "runs").exists() else []
+        ckpt = found[0] if found else None
+        assert proc.poll() is None, proc.stderr.read()
+    assert ckpt is not None, "no checkpoint within 240 s"
+    proc.send_signal(signal.SIGKILL)  # mid-training: the first checkpoint is at step 6 of 60
+    proc.wait(timeout=30)
+    run_dir = ckpt.parent.parent
+    again = demo(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"Resumed the interrupted demo run {run_dir.name}" in " ".join(again.stderr.split())
+    assert [line for line in again.stdout.splitlines() if line.startswith("model: ")][0].endswith(", resumed)")
+    assert query(wh, "SELECT run_id, status, steps FROM runs WHERE steps IS NOT NULL OR status <> 'finished'") == [
+        (run_dir.name, "finished", 60)]  # one training run: the killed one, finished; no second one
+    starts = [a["start_step"] for a in json.loads((run_dir / "state.json").read_text())["attempts"]]
+    assert starts[0] == 0 and len(starts) == 2 and 6 <= starts[1] < 60

@@ -92,7 +92,7 @@ class DemoResult:
     warehouse: Path
     built: bool  # False: an existing warehouse of the same universe was reused
     train_run: str
-    trained: bool  # False: a finished run of the same configuration was reused
+    training: str  # 'trained' now, 'resumed' (an interrupted demo run continued) or 'reused' (a finished one)
     search_runs: dict[tuple[str, str], str]  # (method, role) -> run id
     reused_search: int
     report_html: Path | None
@@ -120,7 +120,7 @@ class DemoResult:
             return ", ".join(parts)
 
         return [f"model: {self.model}, {self.steps:,} steps on {DEMO_VIEW} (run {self.train_run}"
-                f"{', reused' if not self.trained else ''})",
+                f"{'' if self.training == 'trained' else ', ' + self.training})",
                 f"pass@1 test_id  {score(by.get(('transformer', 'test_id')))}",
                 f"pass@1 test_ood {score(by.get(('transformer', 'test_ood')))}",
                 *(f"{m} solve rate: {rate(m)}" for m in SEARCH_METHODS)]
@@ -137,9 +137,10 @@ def run_demo(config: DemoConfig, quiet: bool = False, say=print) -> DemoResult:
     say(("Built" if built else "Reusing") + f" the warehouse {path}.")
 
     start = time.perf_counter()
-    run_id, trained, steps, model = train_or_reuse(path, config, quiet=quiet)
+    run_id, training, steps, model = train_or_reuse(path, config, quiet=quiet)
     seconds["training"] = time.perf_counter() - start
-    say(("Trained" if trained else "Reusing the finished demo run") + f" {run_id}.")
+    say({"trained": "Trained", "resumed": "Resumed the interrupted demo run",
+         "reused": "Reusing the finished demo run"}[training] + f" {run_id}.")
 
     start = time.perf_counter()
     search, reused = search_or_reuse(path, config, run_id, quiet=quiet)
@@ -149,7 +150,7 @@ def run_demo(config: DemoConfig, quiet: bool = False, say=print) -> DemoResult:
     report = write_report(path, config.report_dir)
     seconds["proximity and report"] = time.perf_counter() - start
     rows = summary_rows(path, [run_id, *search.values()])
-    return DemoResult(path, built, run_id, trained, search, reused, report.html, report.markdown, rows, seconds,
+    return DemoResult(path, built, run_id, training, search, reused, report.html, report.markdown, rows, seconds,
                       steps, model)
 
 
@@ -205,26 +206,31 @@ def check_universe(path: Path, grammar, max_ops: int) -> None:
 # ----------------------------------------------------------------------------- training
 
 
-def train_or_reuse(path: Path, config: DemoConfig, quiet: bool = False) -> tuple[str, bool, int, str]:
-    """The demo's training run: a finished run of the same configuration on the current data, or a new one.
-    Returns (run id, trained now, steps, 'arch size')."""
+def train_or_reuse(path: Path, config: DemoConfig, quiet: bool = False) -> tuple[str, str, int, str]:
+    """The demo's training run: a finished run of the same configuration on the current data ('reused'), an
+    interrupted one continued from its checkpoint ('resumed'), or a new one ('trained').
+    Returns (run id, which, steps, 'arch size')."""
     from gensynth.learning.options import run_config
 
     wanted = run_config(config.train_options())
     found = find_finished_training(path, wanted)
     if found is not None:
         run_id, cfg, size, steps = found
-        return run_id, False, int(steps or 0), f"{cfg['model'].get('arch', 'grid64')} {size}"
+        return run_id, "reused", int(steps or 0), f"{cfg['model'].get('arch', 'grid64')} {size}"
     from gensynth.learning import train as stage
 
-    summary = stage.train(path, wanted, quiet=quiet)
+    interrupted = find_interrupted_training(path, wanted)
+    if interrupted is not None:
+        summary, how = stage.resume(path, interrupted, quiet=quiet), "resumed"
+    else:
+        summary, how = stage.train(path, wanted, quiet=quiet), "trained"
     if summary.status != "finished":
         raise GensynthError(f"The demo's training run {summary.run_id} ended '{summary.status}'; see "
                             f"`gensynth runs show {summary.run_id}`. Run `gensynth demo` again to retry.")
     if summary.ingest != "ingested":
         raise GensynthError(f"The demo's training run {summary.run_id} finished but is not in the warehouse yet "
                             f"({summary.ingest}: {summary.ingest_message}). Run `gensynth runs sync`, then the demo again.")
-    return summary.run_id, True, summary.steps, f"{summary.arch} {summary.size}"
+    return summary.run_id, how, summary.steps, f"{summary.arch} {summary.size}"
 
 
 def _comparable(run_config) -> dict:
@@ -247,6 +253,33 @@ def find_finished_training(path: Path, wanted) -> tuple[str, dict, str, int] | N
                 return run_id, cfg, size, steps
         except (GensynthError, KeyError, TypeError, ValueError):
             continue
+    return None
+
+
+def find_interrupted_training(path: Path, wanted) -> str | None:
+    """The newest demo-configured training run of the current data that was killed mid-way (its directory
+    says 'running' and no process holds it): resumed from its last checkpoint rather than started again."""
+    from gensynth.learning.config import RunConfig
+    from gensynth.learning.rundirs import read_json, run_is_active
+    from gensynth.results.rundirs import run_dirs
+    from gensynth.warehouse import connect_retrying
+
+    con = connect_retrying(path, read_only=True)
+    try:
+        version = (con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone() or [None])[0]
+    finally:
+        con.close()
+    target = _comparable(wanted)
+    for d in reversed(run_dirs(path)):
+        state, cfg = read_json(d / "state.json", {}), read_json(d / "config.json", {})
+        if state.get("status") != "running" or state.get("data_version") != version or "data" not in cfg:
+            continue
+        try:
+            same = _comparable(RunConfig.from_json(cfg)) == target
+        except (GensynthError, KeyError, TypeError, ValueError):
+            continue
+        if same and not run_is_active(d):
+            return d.name
     return None
 
 
