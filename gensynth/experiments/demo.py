@@ -115,7 +115,7 @@ class DemoResult:
             parts = []
             for role in TEST_ROLES:
                 r = by.get((method, role))
-                parts.append(f"{role} -" if r is None else
+                parts.append(f"{role} -" if r is None or r["pass_at_1"] is None else
                              f"{role} {round(r['pass_at_1'] * r['n'])}/{r['n']} ({r['pass_at_1']:.2f})")
             return ", ".join(parts)
 
