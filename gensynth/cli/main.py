@@ -166,6 +166,10 @@ app.command("sweep")(sweep_cmd)
 app.command("proximity")(proximity_cmd)
 app.command("report")(report_cmd)
 
+from gensynth.cli.demo import demo_cmd  # noqa: E402 (light: typer only)
+
+app.command("demo")(demo_cmd)
+
 
 def run() -> None:
     """Console-script entry point: runs the app and turns every failure into one paragraph.

@@ -220,8 +220,7 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple
 
     import lightning as L
     import torch
-    from lightning.pytorch.loggers import CSVLogger
-
+    from gensynth.learning.progress import StepProgressBar, run_loggers
     from gensynth.learning.snapshot import SplitDataModule, Snapshot
     from models.lit import PBELitModule
 
@@ -249,9 +248,10 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple
         devices=t.devices,
         strategy="ddp" if t.devices > 1 else "auto",
         precision=t.precision,
-        logger=CSVLogger(save_dir=run_dir / "logs", name="", version=f"attempt-{attempt}", flush_logs_every_n_steps=t.log_every * 5),
+        logger=run_loggers(run_dir / "logs", attempt, flush_every=t.log_every * 5),  # CSV (-> metrics); TensorBoard if installed
         # Without --max-time a Timer with no limit still measures (and checkpoints) the training time.
-        callbacks=_callbacks(run_dir / "checkpoints", t, has_val) + ([] if t.max_time is not None else [Timer(None)]),
+        callbacks=_callbacks(run_dir / "checkpoints", t, has_val) + ([] if t.max_time is not None else [Timer(None)])
+        + ([] if quiet else [StepProgressBar()]),  # 'step N/M', not Lightning's 'Epoch 3/-2'
         val_check_interval=t.resolved_val_every if has_val else None,
         check_val_every_n_epoch=None if has_val else 1,
         limit_val_batches=None if has_val else 0,
