@@ -9,6 +9,7 @@ before anything runs.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -105,3 +106,31 @@ def test_a_two_point_sweep_on_a_local_ray_instance_lands_both_runs(base, tmp_pat
     again = gensynth("sweep", str(base / "tiny.toml"), "--executor", "ray", "--dry-run", "-w", str(wh))
     text = " ".join((again.stdout + again.stderr).split())
     assert again.returncode == 0 and "2 skipped of 2 runs" in text, text
+
+
+def test_a_deferred_run_leaves_its_results_for_the_driver(base, tmp_path):
+    """With $GENSYNTH_DEFER_INGEST (what a Ray task gets) `gensynth train` writes its run directory only; a sync ingests it."""
+    import shutil
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(base / "w.duckdb", wh)
+    args = ["train", "--view", "support_syntactic", "--size", "nano", "--max-steps", "3", "--batch-size", "16",
+            "--eval-limit", "5", "--quiet", "-w", str(wh)]
+    out = subprocess.run([sys.executable, "-m", "gensynth", *args], capture_output=True, text=True, cwd=ROOT,
+                         env={**ENV, "GENSYNTH_DEFER_INGEST": "1"}, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [d] = run_dirs(wh)
+    assert json.loads((d / "state.json").read_text())["status"] == "finished"
+    assert not (d / "ingested.json").exists()
+
+    def runs():
+        con = duckdb.connect(str(wh), read_only=True)
+        try:
+            return con.execute("SELECT run_id, status FROM runs").fetchall()
+        finally:
+            con.close()
+
+    assert runs() == []
+    synced = gensynth("runs", "sync", "-w", str(wh))
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert runs() == [(d.name, "finished")]
