@@ -85,7 +85,7 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
         write_json(run_dir / "config.json", {"run_id": run_dir.name, **config.to_json(), "resolved": {
             "arch": config.model.arch, "model": asdict(model_config), "vocab": ["<pad>", "<bos>", "<eos>", *grammar.symbols],
             "max_steps": t.resolved_max_steps, "warmup_steps": t.resolved_warmup, "val_every": t.resolved_val_every,
-            "checkpoint_every": t.resolved_checkpoint_every, "world_size": t.devices,
+            "checkpoint_every": t.resolved_checkpoint_every, "world_size": t.world_size,
             "threads": config.runtime.resolved_threads(t.devices),
             "seq_len": seq_len, "n_points": grammar.n_points, "grammar_hash": snapshot.meta["grammar_hash"]}})
         write_json(run_dir / "state.json", {"status": "running", "started_at": utc_now().isoformat(), "attempts": [],
@@ -245,9 +245,7 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple
         max_steps=-1 if max_steps is None else max_steps,
         max_epochs=-1 if max_steps is None else None,
         max_time=dt.timedelta(minutes=t.max_time) if t.max_time is not None else None,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        strategy="ddp" if t.devices > 1 else "auto",
+        **t.lightning_args(),  # accelerator, devices, num_nodes, strategy
         precision=t.precision,
         logger=CSVLogger(save_dir=run_dir / "logs", name="", version=f"attempt-{attempt}", flush_logs_every_n_steps=t.log_every * 5),
         # Without --max-time a Timer with no limit still measures (and checkpoints) the training time.
