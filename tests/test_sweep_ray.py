@@ -134,3 +134,36 @@ def test_a_deferred_run_leaves_its_results_for_the_driver(base, tmp_path):
     synced = gensynth("runs", "sync", "-w", str(wh))
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert runs() == [(d.name, "finished")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'gensynth[cluster]')")
+def test_ctrl_c_on_a_ray_sweep_leaves_the_run_resumable(base, tmp_path):
+    """SIGINT to the sweep's process group (Ctrl-C): the task's run records itself as interrupted; a rerun resumes it.
+
+    (Ray's task threads block SIGINT and the mask is inherited: without unblocking it the run was killed instead.)"""
+    import shutil
+    import signal
+    import time
+
+    from gensynth.experiments.sweep import load_sweep, plan_sweep
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(base / "w.duckdb", wh)
+    f = tmp_path / "long.toml"
+    f.write_text(TINY.replace("max_steps = [3]", "max_steps = [400]").replace("seed = [0, 1]", "seed = [0]")
+                 + "checkpoint_every = 10\n")
+    proc = subprocess.Popen([sys.executable, "-m", "gensynth", "sweep", str(f), "--executor", "ray", "-w", str(wh)],
+                            env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/checkpoints/last.ckpt")):
+        time.sleep(0.5)
+    assert list((tmp_path / "runs").glob("*/checkpoints/last.ckpt")), "no checkpoint within 180 s"
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=150)
+    assert proc.returncode != 0
+    [d] = run_dirs(wh)
+    state = json.loads((d / "state.json").read_text())
+    assert (state["status"], state.get("error")) == ("failed", "interrupted (Ctrl-C)")
+    [plan] = plan_sweep(wh, load_sweep(f))
+    assert plan.action == "resume" and plan.run_id == d.name

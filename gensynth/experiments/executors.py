@@ -15,7 +15,7 @@
   snapshot but never writes it (``$GENSYNTH_DEFER_INGEST``): the sweep's driver process
   ingests each run as its task completes, so the one DuckDB file keeps one writer.
 
-An executor has ``start(planned, args, log) -> Job``, ``wait(jobs) -> finished jobs``
+An executor has ``start(planned, args, log, threads) -> Job``, ``wait(jobs) -> finished jobs``
 (``returncode`` set), ``interrupt(jobs)`` (Ctrl-C: let each run record itself as
 interrupted, hence resumable) and ``close()``; ``defers_ingest`` says whether the driver
 ingests. Ray is imported only by the ray executor (``gensynth sweep --help`` stays light).
@@ -65,12 +65,22 @@ def run_train(args: list[str], warehouse: str, log: str, env: dict) -> int:
         fh.write("# " + " ".join(cmd) + "\n")
         fh.flush()
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env})
+                                env={**os.environ, **env}, preexec_fn=default_sigint)
         try:
-            return proc.wait()
+            while proc.poll() is None:  # a Python loop, not a blocking wait: ray.cancel's KeyboardInterrupt is
+                time.sleep(0.5)         # raised between bytecodes, never inside a C call
+            return proc.returncode
         except KeyboardInterrupt:
             stop(proc)
             raise
+
+
+def default_sigint() -> None:
+    """In the child before exec: SIGINT unblocked and at its default. A Ray worker's task thread blocks SIGINT,
+    and the mask is inherited across exec, so `gensynth train` would never see the SIGINT that lets it record
+    itself as interrupted (and resumable)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -96,7 +106,7 @@ class LocalExecutor:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             self.env.setdefault(var, str(threads))
 
-    def start(self, planned, args: list[str], log: Path) -> Job:
+    def start(self, planned, args: list[str], log: Path, threads: int | None = None) -> Job:
         cmd = train_command(self.exe, args, self.warehouse)
         fh = open(log, "a")
         fh.write("# " + " ".join(cmd) + "\n")
@@ -166,8 +176,11 @@ class RayExecutor:
                                     f"Nothing was run.") from None
         self.task = ray.remote(num_cpus=threads, max_retries=0)(run_train)
 
-    def start(self, planned, args: list[str], log: Path) -> Job:
-        ref = self.task.remote(args, str(self.warehouse), str(log), self.env)
+    def start(self, planned, args: list[str], log: Path, threads: int | None = None) -> Job:
+        """One task reserving ``threads`` CPUs (the run's torch threads; default the sweep's share)."""
+        n = threads or self.threads
+        env = {**self.env, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
+        ref = self.task.options(num_cpus=n).remote(args, str(self.warehouse), str(log), env)
         return Job(planned, time.monotonic(), log, ref)
 
     def wait(self, jobs: list[Job], timeout: float = 1.0) -> list[Job]:

@@ -380,7 +380,8 @@ class _Runner:
                          f"executor {self.executor.name})\n")
         args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(self.threads)
         before = frozenset(d.name for d in run_dirs(self.warehouse))
-        job = self.executor.start(p, args, p.log)
+        threads = p.run.options.get("threads") if p.action == "train" else None  # a sweep key wins over the share
+        job = self.executor.start(p, args, p.log, threads=int(threads) if threads else None)
         job.before = before
         return job
 
