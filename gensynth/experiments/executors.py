@@ -174,13 +174,15 @@ class RayExecutor:
                 raise GensynthError(f"Could not start or join {where}: {exc}. Check the address (`ray status` on "
                                     f"the head node prints it) or omit --address for a local instance. "
                                     f"Nothing was run.") from None
+        # A task asking for more CPUs than any node has would wait forever: reserve at most the largest node's.
+        self.node_cpus = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
         self.task = ray.remote(num_cpus=threads, max_retries=0)(run_train)
 
     def start(self, planned, args: list[str], log: Path, threads: int | None = None) -> Job:
         """One task reserving ``threads`` CPUs (the run's torch threads; default the sweep's share)."""
         n = threads or self.threads
         env = {**self.env, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
-        ref = self.task.options(num_cpus=n).remote(args, str(self.warehouse), str(log), env)
+        ref = self.task.options(num_cpus=max(1, min(n, int(self.node_cpus)))).remote(args, str(self.warehouse), str(log), env)
         return Job(planned, time.monotonic(), log, ref)
 
     def wait(self, jobs: list[Job], timeout: float = 1.0) -> list[Job]:
