@@ -39,7 +39,7 @@ def sweep_cmd(
     parallel: int = typer.Option(1, "--parallel", "-j", help="Runs at a time (each a `gensynth train` process); "
                                  "each gets the cores / N as torch threads (a sweep key `threads` wins)."),
     executor: str = typer.Option("local", "--executor", help="Where runs execute: local (subprocesses here) or ray "
-                                 "(tasks on a Ray cluster; pip install 'gensynth[cluster]')."),
+                                 "(tasks on a Ray cluster; pip install 'gensynth\\[cluster]')."),
     address: Optional[str] = typer.Option(None, "--address", help="--executor ray: the cluster to join (e.g. auto, "
                                           "ray://head:10001); default: start a local Ray instance."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key: KEY=VALUE (a,b,c makes a grid list); repeatable."),
