@@ -89,7 +89,7 @@ def _device_name(t: TrainSettings) -> str:
         name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "gpu"
     else:
         name = "cpu"
-    nodes = getattr(t, "num_nodes", 1)
+    nodes = t.num_nodes
     return f"{name} x{t.devices}" + (f" x {nodes} nodes" if nodes > 1 else "") + (" (ddp)" if t.devices * nodes > 1 else "")
 
 
