@@ -36,7 +36,12 @@ def _install_views(path: Path) -> None:
 
 def sweep_cmd(
     sweep: str = typer.Argument(..., help="Sweep TOML file, or a shipped sweep: density, support, scaling."),
-    parallel: int = typer.Option(1, "--parallel", "-j", help="Runs at a time (each a `gensynth train` process)."),
+    parallel: int = typer.Option(1, "--parallel", "-j", help="Runs at a time (each a `gensynth train` process); "
+                                 "each gets the cores / N as torch threads (a sweep key `threads` wins)."),
+    executor: str = typer.Option("local", "--executor", help="Where runs execute: local (subprocesses here) or ray "
+                                 "(tasks on a Ray cluster; pip install 'gensynth\\[cluster]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="--executor ray: the cluster to join (e.g. auto, "
+                                          "ray://head:10001); default: start a local Ray instance."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key: KEY=VALUE (a,b,c makes a grid list); repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run, skip or resume; run nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-run lines."),
@@ -50,7 +55,7 @@ def sweep_cmd(
 
     path = _warehouse(warehouse)
     spec = load_sweep(sweep, set_ or [])
-    plan = run_sweep(path, spec, parallel=parallel, quiet=quiet, dry_run=dry_run)
+    plan = run_sweep(path, spec, parallel=parallel, quiet=quiet, dry_run=dry_run, executor=executor, address=address)
     table = Table(title=f"gensynth sweep {spec.name}" + (" (dry run)" if dry_run else ""))
     for col in ("#", "run", "action", "status", "run id", "s", "note"):
         table.add_column(col, no_wrap=col in ("run id", "status", "action"))

@@ -21,7 +21,9 @@ Keys are `gensynth train` options by their config name (``--max-steps`` is
 for ``view``, ``size``, ``seed`` and ``max_steps``. ``--set KEY=VALUE`` on the command
 line replaces a key (a comma-separated value becomes a grid list).
 
-Each run is a ``gensynth train`` subprocess (``--parallel N`` at a time). Before starting
+Each run is a ``gensynth train`` command (``--parallel N`` at a time) on an executor
+(``gensynth.experiments.executors``): a local subprocess (``--executor local``, the default)
+or a task on a Ray cluster (``--executor ray [--address ADDRESS]``). Before starting
 anything the sweep validates every run's configuration exactly as ``gensynth train``
 would, and matches it against the runs this warehouse already has (run directories and
 the ``runs`` table), comparing the full resolved configuration (``runs.config``: data,
@@ -43,14 +45,11 @@ import datetime as dt
 import difflib
 import itertools
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gensynth.errors import GensynthError
@@ -362,85 +361,61 @@ def plan_sweep(warehouse: Path, sweep: Sweep) -> list[Planned]:
 # ------------------------------------------------------------------------ execution
 
 
-@dataclass
-class _Job:
-    planned: Planned
-    proc: subprocess.Popen
-    started: float
-    log_fh: object
-    before: set[str] = field(default_factory=set)
-
-
 class _Runner:
-    """Starts and finishes a sweep's `gensynth train` processes, one log file each."""
+    """Starts a sweep's runs on an executor (gensynth.experiments.executors), one log file each, and records how each ended."""
 
-    def __init__(self, warehouse: Path, sweep: Sweep, parallel: int, quiet: bool, python: str | None, total: int):
-        self.warehouse, self.sweep, self.quiet, self.total = warehouse, sweep, quiet, total
+    def __init__(self, warehouse: Path, sweep: Sweep, executor, threads: int, quiet: bool, total: int):
+        self.warehouse, self.sweep, self.executor, self.quiet, self.total = warehouse, sweep, executor, quiet, total
         self.log_dir = warehouse.parent / "sweeps" / sweep.name
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.threads = sweep_threads(parallel)
-        self.env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            self.env.setdefault(var, str(self.threads))
-        self.exe = python or sys.executable
+        self.threads = threads
         self.done = 0
 
-    def start(self, p: Planned) -> _Job:
+    def start(self, p: Planned):
         from gensynth.results.ingest import run_dirs
 
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         p.log = self.log_dir / f"{p.run.index:03d}-{stamp}.log"
-        fh = open(p.log, "w")
-        fh.write(f"# sweep {self.sweep.name} run {p.run.index}: {p.run.label()} ({p.action})\n")
+        p.log.write_text(f"# sweep {self.sweep.name} run {p.run.index}: {p.run.label()} ({p.action}, "
+                         f"executor {self.executor.name})\n")
         args = ["--resume", p.run_id] if p.action == "resume" else p.run.argv(self.threads)
-        cmd = [self.exe, "-m", "gensynth", "train", *args, "--quiet", "--warehouse", str(self.warehouse)]
-        fh.write("# " + " ".join(cmd) + "\n")
-        fh.flush()
-        before = {d.name for d in run_dirs(self.warehouse)}
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL)
-        return _Job(p, proc, time.monotonic(), fh, before)
+        before = frozenset(d.name for d in run_dirs(self.warehouse))
+        threads = p.run.options.get("threads") if p.action == "train" else None  # a sweep key wins over the share
+        job = self.executor.start(p, args, p.log, threads=int(threads) if threads else None)
+        job.before = before
+        return job
 
-    def finish(self, job: _Job) -> None:
+    def finish(self, job) -> None:
         from gensynth.progress import console
 
-        job.log_fh.close()
         p = job.planned
         p.seconds = time.monotonic() - job.started
         if p.action == "train":
-            p.run_id = _new_run_id(self.warehouse, job.before, p)
+            p.run_id = _new_run_id(self.warehouse, set(job.before), p)
+        if p.run_id and self.executor.defers_ingest:  # the driver is the warehouse's one writer
+            from gensynth.results.ingest import sync
+
+            sync(self.warehouse, run_ids=[p.run_id])
         p.status = _run_status(self.warehouse, p.run_id) if p.run_id else "failed"
-        if job.proc.returncode != 0 and p.status == "finished":
+        if job.returncode != 0 and p.status == "finished":
             p.status = "failed"
         if p.status != "finished":
-            p.note = f"exit {job.proc.returncode}: {_last_error(p.log)} (log: {p.log})"
+            p.note = f"exit {job.returncode}: {_last_error(p.log)} (log: {p.log})"
         self.done += 1
         if not self.quiet:
             console.print(f"[{self.done}/{self.total}] {p.run.label()}: {p.status}" + (f" ({p.run_id})" if p.run_id else "")
                           + f" in {p.seconds:.0f} s" + ("" if p.status == "finished" else f"; log {p.log}"))
 
-    @staticmethod
-    def interrupt(running: list[_Job]) -> None:
-        """Let each run record itself as interrupted (resumable) before exiting; kill what does not stop in 60 s."""
-        for job in running:
-            if job.proc.poll() is None:
-                job.proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 60
-        for job in running:
-            try:
-                job.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                job.proc.kill()
-                job.proc.wait()
-            job.log_fh.close()
-
 
 def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = False, dry_run: bool = False,
-              python: str | None = None) -> list[Planned]:
-    """Plan the sweep and run what is left, ``parallel`` `gensynth train` processes at a time."""
+              python: str | None = None, executor: str = "local", address: str | None = None) -> list[Planned]:
+    """Plan the sweep and run what is left, ``parallel`` runs at a time on ``executor`` (local or ray)."""
+    from gensynth.experiments.executors import check_executor, make_executor
     from gensynth.progress import Stages, console
 
     if parallel < 1:
         raise GensynthError(f"--parallel must be >= 1, got {parallel}.")
+    check_executor(executor, address)
     if sweep_name_problem(sweep.name):
         raise GensynthError(f"Sweep '{sweep.path}': {sweep_name_problem(sweep.name)}. Nothing was run.")
     warehouse = Path(warehouse).resolve()
@@ -450,7 +425,9 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
     todo = [p for p in plan if p.action in ("train", "resume")]
     if dry_run or not todo:
         return plan
-    runner = _Runner(warehouse, sweep, parallel, quiet, python, len(todo))
+    threads = sweep_threads(parallel)
+    runner = _Runner(warehouse, sweep, make_executor(executor, warehouse, threads, python, address), threads, quiet,
+                     len(todo))
     queue, running = list(todo), []
 
     def on_term(signum, frame):
@@ -466,16 +443,16 @@ def run_sweep(warehouse: Path, sweep: Sweep, parallel: int = 1, quiet: bool = Fa
                     if not quiet:
                         console.print(f"start {p.action}: {p.run.label()}" + (f" ({p.run_id})" if p.run_id else ""))
                     running.append(runner.start(p))
-                time.sleep(0.2)
-                for job in [j for j in running if j.proc.poll() is not None]:
+                for job in runner.executor.wait(running):
                     running.remove(job)
                     runner.finish(job)
                     advance(runner.done)
     except KeyboardInterrupt:
-        runner.interrupt(running)
+        runner.executor.interrupt(running)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        runner.executor.close()
     return plan
 
 

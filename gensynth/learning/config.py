@@ -181,7 +181,10 @@ class TrainSettings:
     accelerator: str = "cpu"
     """cpu or gpu."""
     devices: int = 1
-    """Devices (processes or GPUs); more than one trains with DDP."""
+    """Devices (processes or GPUs) per node; more than one trains with DDP."""
+    num_nodes: int = 1
+    """Machines of a multi-node DDP job (Lightning's num_nodes), each with --devices: start the same command on
+    every node with torchrun or SLURM's srun, which set the ranks; 1 = this machine only."""
     precision: str = "32-true"
     """Lightning precision: 32-true, bf16-mixed, 16-mixed (gpu), ..."""
     val_every: int | None = None
@@ -194,6 +197,16 @@ class TrainSettings:
     """Checkpoint to evaluate: best (lowest val/loss; last when there is no val role) or last."""
     log_every: int = 10
     """Steps between logged training metrics."""
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: --devices on each of --num-nodes machines."""
+        return self.devices * self.num_nodes
+
+    def lightning_args(self) -> dict:
+        """The hardware arguments of Lightning's Trainer: accelerator, devices, num_nodes, strategy (DDP past one process)."""
+        return {"accelerator": self.accelerator, "devices": self.devices, "num_nodes": self.num_nodes,
+                "strategy": "ddp" if self.world_size > 1 else "auto"}
 
     @property
     def resolved_max_steps(self) -> int | None:
@@ -245,6 +258,8 @@ class TrainSettings:
             out.append(f"--accelerator must be 'cpu' or 'gpu', got '{self.accelerator}'")
         if self.devices < 1:
             out.append(f"--devices must be >= 1, got {self.devices}")
+        if self.num_nodes < 1:
+            out.append(f"--num-nodes must be >= 1, got {self.num_nodes}")
         if self.precision not in PRECISIONS:
             out.append(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         elif self.precision.startswith("16") and self.accelerator == "cpu":
@@ -351,8 +366,10 @@ class RunConfig:
             lr = self.model.architecture().default_lr
             object.__setattr__(self, "training", dataclasses.replace(self.training, lr=lr))
         problems = self.data.problems() + self.training.problems() + self.runtime.problems()
-        if self.data.batch_size >= 1 and self.training.devices >= 1 and self.data.batch_size < self.training.devices:
-            problems.append(f"--batch-size ({self.data.batch_size}) must be at least --devices ({self.training.devices})")
+        t = self.training
+        if self.data.batch_size >= 1 and t.devices >= 1 and t.num_nodes >= 1 and self.data.batch_size < t.world_size:
+            problems.append(f"--batch-size ({self.data.batch_size}) must be at least --devices ({t.devices})"
+                            + (f" x --num-nodes ({t.num_nodes})" if t.num_nodes > 1 else ""))
         if problems:
             raise GensynthError("Invalid training options:\n  - " + "\n  - ".join(problems) + "\nFix them and run again.")
 

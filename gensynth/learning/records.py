@@ -89,7 +89,8 @@ def _device_name(t: TrainSettings) -> str:
         name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "gpu"
     else:
         name = "cpu"
-    return f"{name} x{t.devices}" + (" (ddp)" if t.devices > 1 else "")
+    nodes = t.num_nodes
+    return f"{name} x{t.devices}" + (f" x {nodes} nodes" if nodes > 1 else "") + (" (ddp)" if t.devices * nodes > 1 else "")
 
 
 def metric_rows(run_dir: Path) -> list[tuple[int, str, float | None]]:

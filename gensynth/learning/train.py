@@ -19,14 +19,14 @@ checkpoint to the same final step (its rows are then replaced, never duplicated)
 
 With ``devices > 1`` Lightning starts the other DDP processes by re-running the same
 command line; they find this run through ``$GENSYNTH_DDP_RUN_DIR``, train, and exit:
-only rank 0 evaluates and writes results.
+only rank 0 evaluates and writes results. With ``--num-nodes`` (torchrun, SLURM) every
+rank runs the command and ranks > 0 find the run as ``gensynth.learning.distributed`` says.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import time
 import warnings
@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from gensynth.errors import GensynthError
+from gensynth.learning.distributed import announce, withdraw, worker_run_dir
 from gensynth.learning.config import (  # noqa: F401 (re-exported: the run configuration)
     MAX_SEED, MODEL_FLAGS, PRECISIONS, DataSettings, ModelSpec, RunConfig, RuntimeSettings, TrainSettings,
     available_cores, check_devices, finite_number_problems)
@@ -52,7 +53,7 @@ DDP_ENV = "GENSYNTH_DDP_RUN_DIR"
 
 def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary:
     """Start a new run (see the module docstring). Returns its summary."""
-    child = _ddp_child_dir()
+    child = _ddp_child_dir(warehouse)
     if child is not None:
         return _fit_only(child)
     from gensynth.learning.snapshot import check_split, grammar_from_meta, max_program_tokens, read_snapshot, require_embeddings
@@ -85,7 +86,7 @@ def train(warehouse: Path, config: RunConfig, quiet: bool = False) -> RunSummary
         write_json(run_dir / "config.json", {"run_id": run_dir.name, **config.to_json(), "resolved": {
             "arch": config.model.arch, "model": asdict(model_config), "vocab": ["<pad>", "<bos>", "<eos>", *grammar.symbols],
             "max_steps": t.resolved_max_steps, "warmup_steps": t.resolved_warmup, "val_every": t.resolved_val_every,
-            "checkpoint_every": t.resolved_checkpoint_every, "world_size": t.devices,
+            "checkpoint_every": t.resolved_checkpoint_every, "world_size": t.world_size,
             "threads": config.runtime.resolved_threads(t.devices),
             "seq_len": seq_len, "n_points": grammar.n_points, "grammar_hash": snapshot.meta["grammar_hash"]}})
         write_json(run_dir / "state.json", {"status": "running", "started_at": utc_now().isoformat(), "attempts": [],
@@ -111,7 +112,7 @@ def _new_run_dir(root: Path) -> Path:
 
 def resume(warehouse: Path, run_id: str, quiet: bool = False) -> RunSummary:
     """Continue an unfinished run from its last checkpoint to its configured final step."""
-    child = _ddp_child_dir()
+    child = _ddp_child_dir(warehouse)
     if child is not None:
         return _fit_only(child)
     run_dir = run_dir_for(warehouse, run_id)
@@ -125,12 +126,11 @@ def resume(warehouse: Path, run_id: str, quiet: bool = False) -> RunSummary:
     return _run(Path(warehouse), run_dir, quiet)
 
 
-def _ddp_child_dir() -> Path | None:
-    """The run directory when this process is a DDP worker started by Lightning for rank > 0."""
-    d = os.environ.get(DDP_ENV)
-    if d and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
-        return Path(d)
-    return None
+def _ddp_child_dir(warehouse: Path) -> Path | None:
+    """The run directory when this process is a DDP rank > 0 (started by Lightning, torchrun or SLURM)."""
+    from gensynth.results.ingest import runs_root
+
+    return worker_run_dir(DDP_ENV, runs_root(Path(warehouse)))
 
 
 def _fit_only(run_dir: Path) -> RunSummary:
@@ -244,9 +244,7 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple
         max_steps=-1 if max_steps is None else max_steps,
         max_epochs=-1 if max_steps is None else None,
         max_time=dt.timedelta(minutes=t.max_time) if t.max_time is not None else None,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        strategy="ddp" if t.devices > 1 else "auto",
+        **t.lightning_args(),  # accelerator, devices, num_nodes, strategy
         precision=t.precision,
         logger=run_loggers(run_dir / "logs", attempt, flush_every=t.log_every * 5),  # CSV (-> metrics); TensorBoard if installed
         # Without --max-time a Timer with no limit still measures (and checkpoints) the training time.
@@ -263,12 +261,11 @@ def _fit(run_dir: Path, config: RunConfig, resolved: dict, quiet: bool) -> tuple
         default_root_dir=run_dir,
     )
     last = run_dir / "checkpoints" / "last.ckpt"
-    if t.devices > 1:
-        os.environ[DDP_ENV] = str(run_dir)  # the workers Lightning starts find this run through it
+    announce(run_dir, DDP_ENV, t.num_nodes)  # the other ranks find this run through it (gensynth.learning.distributed)
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=last if last.exists() else None)
     finally:
-        os.environ.pop(DDP_ENV, None)
+        withdraw(run_dir, DDP_ENV, t.num_nodes)
     timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
     return int(trainer.global_step), float(timer.time_elapsed("train"))
 

@@ -50,6 +50,15 @@ from gensynth.warehouse import WarehouseBusy, connect_retrying, sql_text  # noqa
 # None: $GENSYNTH_LOCK_TIMEOUT (gensynth.warehouse.lock_timeout, default 60 s).
 INGEST_TIMEOUT_S: float | None = None
 SYNC_HINT = "and run `gensynth runs sync`"
+# Set (to anything but '' or '0') in a process whose runs another process ingests: a Ray task of
+# `gensynth sweep --executor ray` (gensynth.experiments.executors), whose driver is the one writer.
+DEFER_INGEST_ENV = "GENSYNTH_DEFER_INGEST"
+DEFERRED = "ingestion left to the sweep's driver process ($GENSYNTH_DEFER_INGEST)"
+
+
+def ingestion_deferred() -> bool:
+    """Whether this process leaves its results in run directories for another process to ingest."""
+    return os.environ.get(DEFER_INGEST_ENV, "") not in ("", "0")
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,8 @@ def ingest_run(warehouse: Path, run_dir: Path, timeout: float | None = INGEST_TI
     run_id = run_dir.name
     if results_manifest(run_dir) is None:
         return IngestOutcome(run_id, "empty", "no results written yet")
+    if con is None and ingestion_deferred():
+        return IngestOutcome(run_id, "pending", DEFERRED)
     with run_file_lock(run_dir, wait=wait_for_run) as held:  # file work only (see run_file_lock)
         if not held:
             return IngestOutcome(run_id, "busy", "another process is writing or ingesting this run's results")
@@ -221,6 +232,8 @@ def sync(warehouse: Path, timeout: float | None = INGEST_TIMEOUT_S, everything: 
     dirs = [d for d in dirs if results_manifest(d) is not None]
     if not dirs:
         return []
+    if ingestion_deferred():
+        return [IngestOutcome(d.name, "pending" if is_pending(d) else "unchecked", DEFERRED) for d in dirs]
     try:
         con = connect_retrying(warehouse, read_only=False, timeout=timeout, hint=SYNC_HINT,
                                purpose="to ingest run results")
