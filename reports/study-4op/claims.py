@@ -152,7 +152,7 @@ def judge(r: dict[str, list[dict]]) -> list[tuple[str, str, str, str, str]]:
                    "partly reproduced (saturates)" if saturates else
                    "reproduced" if log_better else "partly reproduced (a linear fit does as well)")
         sl = lambda v: "–" if v is None else f"{100 * v:.1f}"
-        rows.append((f"Log-linear gains with compute ({f['split_name']}, {f['role']})",
+        rows.append((f"Log-linear gains with compute ({f['split_name']}, {f['role']}, {f['metric']})",
                      "pass@1 rises linearly in log10 FLOPs",
                      f"slope {sl(f['slope'])} points per 10× FLOPs [{sl(f['slope_lo'])}, {sl(f['slope_hi'])}], R² log "
                      f"{num(f['r2_log'], 2)} vs linear {num(f['r2_linear'], 2)}; {f['n_points']} points over "
@@ -203,12 +203,12 @@ def render(r: dict[str, list[dict]]) -> str:
                         ("split", "ood role", "seeds", "test_id", "ood", "absolute drop", "relative drop")), ""]
     if r.get("scaling_fit"):
         parts += ["## Scaling (SQL `scaling_fit`)", "",
-                  table([(f["split_name"], f["role"], f["n_points"], f"{f['flops_span']:,.0f}×",
+                  table([(f["split_name"], f["role"], f["metric"], f["n_points"], f"{f['flops_span']:,.0f}×",
                           f"{num(100 * f['slope'], 2)} [{num(f['slope_lo'] and 100 * f['slope_lo'], 2)}, {num(f['slope_hi'] and 100 * f['slope_hi'], 2)}]",
                           num(f["r2_log"], 2), num(f["r2_linear"], 2),
                           f"{num(f['slope_lower_half'] and 100 * f['slope_lower_half'], 2)} / {num(f['slope_upper_half'] and 100 * f['slope_upper_half'], 2)}",
                           pct(f["best_pass_at_1"])) for f in r["scaling_fit"]],
-                        ("split", "role", "points", "FLOPs span", "slope (points per 10×) [95%]", "R² log", "R² linear",
+                        ("split", "role", "metric", "points", "FLOPs span", "slope (points per 10×) [95%]", "R² log", "R² linear",
                          "slope lower / upper half", "best pass@1")), ""]
     if r.get("proximity"):
         parts += ["## Proximity (SQL `proximity`: AUC within each test role, averaged per run, then over seeds)", "",

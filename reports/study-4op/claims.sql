@@ -14,8 +14,11 @@
 -- n-2) · se (DuckDB's regr_sxx/regr_syy/regr_sxy are sums: n·var_pop). An AUC's interval
 -- combines its seeds with the Hanley-McNeil standard error of each run's AUC.
 
--- t975(df): the 0.975 quantile of Student's t with df degrees of freedom (df <= 30; 1.96 beyond).
-CREATE OR REPLACE MACRO t975(df) AS CASE WHEN df IS NULL OR df < 1 THEN NULL WHEN df > 30 THEN 1.96 ELSE
+-- t975(df): the 0.975 quantile of Student's t with df degrees of freedom (a table to 30).
+-- Past 30 the Cornish-Fisher expansion around z = 1.959964 (error < 1e-4 there).
+CREATE OR REPLACE MACRO t975(df) AS CASE WHEN df IS NULL OR df < 1 THEN NULL
+    WHEN df > 30 THEN 1.959964 + (1.959964 ^ 3 + 1.959964) / (4 * df)
+                      + (5 * 1.959964 ^ 5 + 16 * 1.959964 ^ 3 + 3 * 1.959964) / (96 * df ^ 2) ELSE
     [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
      2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042][df::INTEGER] END;
 
@@ -35,9 +38,14 @@ CREATE OR REPLACE VIEW study_runs AS
 SELECT r.*, regexp_replace(r.view, '^split_', '') AS split_name,
        CASE WHEN r.size = 'micro' AND r.max_steps = 1200 THEN 'block' ELSE 'scaling' END AS block
 FROM 'results/analysis/finished_runs.parquet' AS r
+JOIN 'results/runs.parquet' AS c USING (run_id)
 WHERE r.method = 'transformer'
+  AND json_extract(c.config, '$.eval.limit')::INTEGER = 2000  -- the study evaluates 2,000 programs per role (a demo: 500)
   AND ((r.size = 'micro' AND r.max_steps = 1200)
-       OR (r.max_steps IN (30, 100, 300) AND r.size IN ('nano', 'micro', 'tiny', 'small', 'medium')))
+       OR (r.view = 'split_support_syntactic' AND r.max_steps IN (30, 100, 300)
+           AND r.size IN ('nano', 'micro', 'tiny', 'small', 'medium'))                 -- scaling_support.toml
+       OR (r.view = 'split_support_syntactic' AND r.max_steps = 1000
+           AND r.size IN ('nano', 'micro', 'tiny')))                                   -- scaling_long.toml
 QUALIFY row_number() OVER (PARTITION BY r.view, r.size, r.max_steps, r.seed ORDER BY r.finished_at DESC) = 1;
 
 CREATE OR REPLACE VIEW run_scores AS
@@ -119,23 +127,29 @@ FROM m;
 SELECT * FROM support ORDER BY split, ood_role;
 
 -- claim: scaling_fit
--- pass@1 = a + b log10(FLOPs) over every scaling point of a split and role (5 sizes x 3
--- budgets x 2 seeds), with the slope's interval; the linear fit pass@1 = a + b FLOPs for
--- comparison (R²); and the slope over the lower and the upper half of the compute range
--- (an upper half significantly flatter than the lower is saturation).
+-- pass@1 = a + b log10(FLOPs) over every scaling point of support_syntactic: the grid of
+-- scaling_support.toml (5 sizes x 30/100/300 steps x 2 seeds), the longer budgets of
+-- scaling_long.toml (3 sizes x 1,000 steps x 2 seeds) and the support block's 3 runs
+-- (micro, 1,200 steps), per program and per function (each function once: a model that
+-- answers one constant to everything scores per program on the programs of that
+-- constant, not per function); the slope's interval; the linear fit pass@1 = a + b FLOPs
+-- for comparison (R²); and the slope over the lower and the upper half of the compute
+-- range (an upper half significantly flatter than the lower is saturation).
 CREATE OR REPLACE MACRO ols_se(y, x) AS  -- the least-squares slope's standard error (regr_* are sums)
     sqrt(greatest(regr_syy(y, x) - regr_sxy(y, x) ^ 2 / regr_sxx(y, x), 0) / (regr_count(y, x) - 2) / regr_sxx(y, x));
 CREATE OR REPLACE VIEW scaling_fit AS
 WITH pts AS (
-    SELECT split_name, role, log10(training_flops) AS x, training_flops AS f, pass_at_1 AS y,
-           log10(training_flops) > median(log10(training_flops)) OVER (PARTITION BY split_name, role) AS upper
-    FROM run_scores
-    WHERE block = 'scaling' AND training_flops > 0 AND pass_at_1 IS NOT NULL AND role LIKE 'test\_%' ESCAPE '\'
+    SELECT split_name, role, metric, log10(training_flops) AS x, training_flops AS f, y,
+           log10(training_flops) > median(log10(training_flops)) OVER (PARTITION BY split_name, role, metric) AS upper
+    FROM (SELECT *, 'pass@1' AS metric, pass_at_1 AS y FROM run_scores
+          UNION ALL BY NAME
+          SELECT *, 'function pass@1' AS metric, function_pass_at_1 AS y FROM run_scores)
+    WHERE split_name = 'support_syntactic' AND training_flops > 0 AND y IS NOT NULL AND role LIKE 'test\_%' ESCAPE '\'
 ), halves AS (
-    SELECT split_name, role, upper, regr_slope(y, x) AS slope, ols_se(y, x) AS se, count(*) AS n
+    SELECT split_name, role, metric, upper, regr_slope(y, x) AS slope, ols_se(y, x) AS se, count(*) AS n
     FROM pts GROUP BY ALL
 ), whole AS (
-    SELECT split_name, role, count(*) AS n_points, max(f) / min(f) AS flops_span,
+    SELECT split_name, role, metric, count(*) AS n_points, max(f) / min(f) AS flops_span,
            regr_slope(y, x) AS slope, regr_intercept(y, x) AS intercept, ols_se(y, x) AS se,
            regr_r2(y, x) AS r2_log, regr_r2(y, f) AS r2_linear, max(y) AS best_pass_at_1
     FROM pts GROUP BY ALL
@@ -143,8 +157,8 @@ WITH pts AS (
     SELECT w.*, l.slope AS slope_lower_half, l.se AS se_lower, l.n AS n_lower,
            u.slope AS slope_upper_half, u.se AS se_upper, u.n AS n_upper
     FROM whole AS w
-    LEFT JOIN halves AS l ON l.split_name = w.split_name AND l.role = w.role AND NOT l.upper
-    LEFT JOIN halves AS u ON u.split_name = w.split_name AND u.role = w.role AND u.upper
+    LEFT JOIN halves AS l ON l.split_name = w.split_name AND l.role = w.role AND l.metric = w.metric AND NOT l.upper
+    LEFT JOIN halves AS u ON u.split_name = w.split_name AND u.role = w.role AND u.metric = w.metric AND u.upper
 )
 SELECT *, slope - t975(n_points - 2) * se AS slope_lo, slope + t975(n_points - 2) * se AS slope_hi,
        -- saturation: the upper half's slope minus the lower half's, with its interval (the
@@ -153,7 +167,7 @@ SELECT *, slope - t975(n_points - 2) * se AS slope_lo, slope + t975(n_points - 2
        slope_upper_half - slope_lower_half - t975(least(n_lower, n_upper) - 2) * sqrt(se_lower ^ 2 + se_upper ^ 2) AS slope_change_lo,
        slope_upper_half - slope_lower_half + t975(least(n_lower, n_upper) - 2) * sqrt(se_lower ^ 2 + se_upper ^ 2) AS slope_change_hi
 FROM fit;
-SELECT * FROM scaling_fit ORDER BY split_name, role;
+SELECT * FROM scaling_fit ORDER BY split_name, role, metric DESC;
 
 -- claim: proximity
 -- Are solved test programs nearer the training data? The Mann-Whitney AUC of the nearest
