@@ -150,7 +150,7 @@ def judge(r: dict[str, list[dict]]) -> list[tuple[str, str, str, str, str]]:
         saturates = gt(0.0, f["slope_change_hi"])
         verdict = ("reversed" if negative else "inconclusive" if not positive else
                    "partly reproduced (saturates)" if saturates else
-                   "reproduced" if log_better else "partly reproduced (a linear fit does as well)")
+                   "reproduced" if log_better else "partly reproduced (rises, but faster than log-linear: a linear fit in FLOPs fits better)")
         sl = lambda v: "–" if v is None else f"{100 * v:.1f}"
         rows.append((f"Log-linear gains with compute ({f['split_name']}, {f['role']}, {f['metric']})",
                      "pass@1 rises linearly in log10 FLOPs",

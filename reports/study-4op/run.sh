@@ -12,7 +12,8 @@
 #   build                          ~2 min (100 s measured)
 #   support  3 splits x 3 seeds    9 runs  x ~4 CPU-min (lines micro, 1,200 steps, batch 256)
 #   density  4 splits x 3 seeds   12 runs  x ~4 CPU-min
-#   scaling  support_syntactic x 5 sizes x 3 budgets x 2 seeds = 30 runs at batch 64
+#   scaling  support_syntactic x 5 sizes x 3 budgets x 2 seeds = 30 runs at batch 64,
+#            + nano/micro/tiny x 1,000 steps x batch 256 x 2 seeds (scaling_long.toml)
 #            (SCALING_DIVERSE=1 adds the same grid on density_diverse: 30 more runs)
 #   search   3 methods x 2 roles x 200 tasks (2 s each); beyond 5..8 ops x 50 tasks x 3 methods (3 s each)
 #   proximity, report, export      ~10 min
@@ -47,6 +48,7 @@ sweep() {  # sweep FILE: skips finished runs itself, so it always runs
 sweep support.toml
 sweep density.toml
 sweep scaling_support.toml
+sweep scaling_long.toml
 [[ ${SCALING_DIVERSE:-0} == 1 ]] && sweep scaling_diverse.toml
 
 # The parent model of the neural synthesizers: the support_syntactic micro run of seed 0.
@@ -80,4 +82,4 @@ step proximity gensynth proximity -w "$W"
 step report gensynth report --out "$OUT" --split support_syntactic -w "$W"
 rm -rf "$OUT/results"
 gensynth runs export --out "$OUT/results" -w "$W"
-python "$OUT/claims.py" --results "$OUT/results" --beyond "$OUT" --write "$OUT/README.md"
+python reports/study-4op/claims.py --results "$OUT/results" --beyond "$OUT" --write "$OUT/README.md"
