@@ -502,6 +502,10 @@ def limited(con: duckdb.DuckDBPyConnection, limits: QueryLimits | None = None, w
             elif time.monotonic() >= deadline:
                 state["timed_out"] = True
                 con.interrupt()  # repeated until the block ends: a query started late is stopped too
+            if state["signalled"]:
+                # Repeated too: a Ctrl-C that came before the block's query started (DuckDB
+                # interrupts only a running query) must still stop it once it runs.
+                con.interrupt()
 
     watcher = threading.Thread(target=watch, name="gensynth-query-limit", daemon=True)
     watcher.start()
