@@ -198,3 +198,14 @@ class DecoderBlock(nn.Module):
         y = self.cross_attn.attend(self.cross_attn.heads(q), mem_k, mem_v, mem_mask)  # (B, R, C)
         x = x + y.reshape(N, 1, C)
         return x + self.mlp(self.ln_3(x))
+
+
+def init_weights(module: nn.Module) -> None:
+    """GPT-2's initialisation, applied by every architecture (``model.apply(init_weights)``):
+    linear and embedding weights N(0, 0.02), biases 0."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 
-from models.blocks import N_SPECIAL, N_VALUE_FEATURES, EncoderBlock, value_features
+from models.blocks import N_SPECIAL, N_VALUE_FEATURES, EncoderBlock, init_weights, value_features
 from models.decoder import PrefixDecoder, decoder_macs
 from models.errors import ModelError
 from models.registry import Architecture, register
@@ -177,22 +177,13 @@ class LinesTransformer(PrefixDecoder, nn.Module):
         self.ln_enc = nn.LayerNorm(C)
         self._init_decoder(config.vocab_size, C, config.n_heads, config.n_dec_layers, config.d_ff, config.max_len,
                            config.dropout)
-        self.apply(self._init_weights)
+        self.apply(init_weights)
         # GPT-2 init: residual-branch output projections scaled by 1/sqrt(#branches).
         n_branches = 2 * config.n_enc_layers + 3 * config.n_dec_layers
         for name, p in self.named_parameters():
             if name.endswith(".proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(n_branches))
         nn.init.normal_(self.summary, mean=0.0, std=0.02)
-
-    @staticmethod
-    def _init_weights(module: nn.Module):
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self) -> int:
         """Parameter count (the tied token table counted once)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 
-from models.blocks import (BOS, EOS, N_SPECIAL, N_VALUE_FEATURES, PAD, EncoderBlock,  # noqa: F401 (re-exported)
+from models.blocks import (BOS, EOS, N_SPECIAL, N_VALUE_FEATURES, PAD, EncoderBlock, init_weights,  # noqa: F401 (re-exported)
                            value_features)
 from models.decoder import PrefixDecoder, decoder_macs
 from models.errors import ModelError
@@ -110,7 +110,7 @@ class PBETransformer(PrefixDecoder, nn.Module):
         self._init_decoder(config.vocab_size, C, config.n_heads, config.n_dec_layers, config.d_ff, config.max_len,
                            config.dropout)
 
-        self.apply(self._init_weights)
+        self.apply(init_weights)
         # GPT-2 init: scale each residual-branch output projection by 1/sqrt(#branches)
         # so the residual stream's variance does not grow with depth.
         n_branches = 2 * config.n_enc_layers + 3 * config.n_dec_layers
@@ -118,15 +118,6 @@ class PBETransformer(PrefixDecoder, nn.Module):
             if name.endswith("proj.weight") and name != "value_proj.weight":
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(n_branches))
         nn.init.normal_(self.summary, mean=0.0, std=0.02)
-
-    @staticmethod
-    def _init_weights(module: nn.Module):
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count (the tied token table counted once).
